@@ -1,0 +1,61 @@
+"""`create_app(settings)`: the FastAPI application, built from settings, nothing global."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from pixelmill import __version__
+from pixelmill.api.errors import install_error_handlers
+from pixelmill.api.limits import BodyLimitMiddleware
+from pixelmill.api.routes import collage, health
+from pixelmill.config import Settings
+from pixelmill.execution.cpus import available_cpus
+from pixelmill.execution.pools import Pools
+from pixelmill.log import setup_logging
+
+DESCRIPTION = """
+Self-hosted image processing: collages, operation pipelines, captions, face detection and
+OCR on one engine of pure image operations. Errors are JSON `{"detail": ...}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; pools start with it and stop with it."""
+    settings = settings or Settings()
+    setup_logging(settings)
+    cpus = available_cpus()
+    pools = Pools(settings.process_workers or cpus, settings.thread_workers or cpus)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.results_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(pools.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(pools.shutdown)
+
+    app = FastAPI(
+        title="pixelmill",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pools = pools
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(collage.router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

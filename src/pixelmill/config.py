@@ -1,0 +1,132 @@
+"""Settings: every knob declared once, with its default and what it means.
+
+Sources, strongest first: keyword arguments (tests, the CLI), `PIXELMILL_*` environment
+variables, the YAML file named by `PIXELMILL_CONFIG` (or `--config`), the defaults below.
+Settings are built once at start-up and passed down; nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """pixelmill's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PIXELMILL_", extra="forbid", frozen=True, populate_by_name=True
+    )
+
+    config: Path | None = Field(None, description="YAML file with settings (env vars win).")
+
+    # network
+    host: str = Field(
+        default_factory=lambda: "0.0.0.0" if _in_container() else "127.0.0.1",
+        description="Address to listen on: 127.0.0.1, or 0.0.0.0 inside a container.",
+    )
+    port: int = Field(
+        8000,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("PIXELMILL_PORT", "PORT"),
+        description="Port to listen on: PIXELMILL_PORT, else PORT, else 8000.",
+    )
+
+    # places
+    data_dir: Path = Field(Path("data"), description="Database, logs and stored files.")
+    results_dir: Path = Field(Path("results"), description="Where final_collage.png is written.")
+    files_root: Path | None = Field(
+        None, description="Root of server-side files for /pipeline (default <data dir>/files)."
+    )
+    log_file: Path | None = Field(
+        None, description="Log file (default <data dir>/logs/pixelmill.log); stderr gets it too."
+    )
+    log_level: str = Field("INFO", description="Logging level name.")
+
+    # limits
+    max_upload_bytes: int = Field(25 * MiB, ge=1, description="Largest uploaded file (413).")
+    max_request_bytes: int = Field(100 * MiB, ge=1, description="Largest request body (413).")
+    max_pixels: int = Field(
+        50_000_000,
+        ge=1,
+        description="Largest decoded image, in pixels, checked from the header (413).",
+    )
+    max_output_pixels: int = Field(
+        100_000_000, ge=1, description="Largest image pixelmill will make (collage, resize): 413."
+    )
+    max_collage_images: int = Field(16, ge=2, le=64, description="Images per /process request.")
+
+    # execution
+    process_workers: int | None = Field(
+        None, ge=1, description="Worker processes (default: the CPUs this process may use)."
+    )
+    thread_workers: int | None = Field(
+        None, ge=1, description="Threads per worker process (default: the CPUs it may use)."
+    )
+    png_compression: int = Field(
+        1,
+        ge=0,
+        le=9,
+        description="PNG deflate level: 0-3 use ISA-L (fast), 4-9 use zlib (smaller, slower).",
+    )
+
+    @model_validator(mode="after")
+    def _request_holds_a_file(self) -> Settings:
+        if self.max_request_bytes < self.max_upload_bytes:
+            raise ValueError("max_request_bytes must be at least max_upload_bytes")
+        return self
+
+    @property
+    def files_root_path(self) -> Path:
+        return self.files_root or self.data_dir / "files"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_file or self.data_dir / "logs" / "pixelmill.log"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_file = _yaml_file(init_settings)
+        if yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, the YAML file and explicit overrides."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _yaml_file(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    named = init_settings().get("config") or os.environ.get("PIXELMILL_CONFIG")
+    if not named:
+        return None
+    path = Path(named)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    return path
+
+
+def _in_container() -> bool:
+    # podman and systemd-nspawn set "container" (lower case) in the environment
+    return Path("/.dockerenv").exists() or os.environ.get("container") is not None  # noqa: SIM112

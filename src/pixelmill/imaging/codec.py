@@ -1,0 +1,168 @@
+"""Bytes <-> arrays.
+
+Decoding is done in two steps so that the cheap checks come first: `sniff` reads only the
+header (format by content, never by file name; size; EXIF orientation) and enforces the
+pixel limit, then `decode` does the pixel work. Arrays are OpenCV's: uint8, BGR order for
+colour, one channel for gray, always upright (EXIF orientation applied).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pixelmill.errors import EmptyUpload, InvalidParameter, TooLarge, UnsupportedImage
+from pixelmill.imaging import png
+
+# Formats we accept, as Pillow names them; sniffing tries no other plugin, so a text file
+# cannot pass for a headerless format such as TGA.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# Formats OpenCV decodes itself (faster, and straight to gray for JPEG); others go to Pillow.
+_OPENCV_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF"})
+_EXIF_ORIENTATION = 0x0112
+
+# Our own pixel limit is checked right after the header is read; Pillow's bomb warning
+# would only repeat it.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+Mode = Literal["gray", "color"]
+OutputFormat = Literal["png", "jpeg", "webp"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What the header says: format, upright size and EXIF orientation (1 = upright)."""
+
+    format: str
+    width: int
+    height: int
+    orientation: int = 1
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def check_bytes(size: int, limit: int, name: str) -> None:
+    """Refuse an upload that is empty or larger than `limit` bytes."""
+    if size == 0:
+        raise EmptyUpload(f"{name} is empty (0 bytes)")
+    if size > limit:
+        raise TooLarge(f"{name} is {size:,} bytes; the limit is {limit:,} bytes")
+
+
+def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
+    """Read the header only: format by content, upright size, orientation; check the limit."""
+    if not data:
+        raise EmptyUpload(f"{name} is empty (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
+            fmt = img.format or "unknown"
+            width, height = img.size
+            orientation = _orientation(img)
+    except Image.DecompressionBombError:
+        raise TooLarge(
+            f"{name} is larger than the decoded pixel limit of {max_pixels:,} pixels"
+        ) from None
+    except UnidentifiedImageError:
+        raise UnsupportedImage(
+            f"{name} is not an image in a supported format ({', '.join(ACCEPTED_FORMATS)})"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UnsupportedImage(f"{name} has a damaged header: {exc}") from None
+    if width < 1 or height < 1:
+        raise UnsupportedImage(f"{name} has no pixels ({width}×{height})")
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"{name} is {width}×{height} = {width * height:,} pixels; "
+            f"the limit is {max_pixels:,} pixels"
+        )
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return ImageInfo(fmt, width, height, orientation)
+
+
+def decode(data: bytes, info: ImageInfo, mode: Mode = "color", name: str = "image") -> np.ndarray:
+    """Decode to an upright uint8 array: HxW for gray, HxWx3 BGR for colour."""
+    image = None
+    if info.format in _OPENCV_FORMATS:
+        flags = cv2.IMREAD_IGNORE_ORIENTATION | (
+            cv2.IMREAD_GRAYSCALE if mode == "gray" else cv2.IMREAD_COLOR
+        )
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        if image is not None:
+            image = _orient(image, info.orientation)
+    if image is None:
+        image = _decode_with_pillow(data, mode, name)
+    if image.shape[:2] != (info.height, info.width):
+        raise UnsupportedImage(
+            f"{name}: decoded size {image.shape[1]}×{image.shape[0]} does not match "
+            f"its header ({info.width}×{info.height})"
+        )
+    return image
+
+
+def encode(
+    image: np.ndarray,
+    fmt: OutputFormat = "png",
+    *,
+    quality: int = 90,
+    png_compression: int = 1,
+) -> bytes:
+    """Encode an array (gray, BGR or BGRA) as PNG, JPEG or WebP."""
+    if fmt == "png":
+        return png.encode(image, level=png_compression)
+    if not 1 <= quality <= 100:
+        raise InvalidParameter(f"quality must be between 1 and 100, got {quality}")
+    flag = cv2.IMWRITE_JPEG_QUALITY if fmt == "jpeg" else cv2.IMWRITE_WEBP_QUALITY
+    ok, buf = cv2.imencode("." + fmt, image, [flag, quality])
+    if not ok:  # pragma: no cover - OpenCV refuses only shapes we never make
+        raise UnsupportedImage(f"cannot encode a {image.shape} image as {fmt}")
+    return buf.tobytes()
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block is not a reason to refuse the pixels
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _orient(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (the same transforms as Pillow's exif_transpose)."""
+    if orientation == 2:
+        return cv2.flip(image, 1)
+    if orientation == 3:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(image, 0)
+    if orientation == 5:
+        return cv2.transpose(image)
+    if orientation == 6:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.rotate(cv2.transpose(image), cv2.ROTATE_180)
+    if orientation == 8:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
+
+
+def _decode_with_pillow(data: bytes, mode: Mode, name: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
+            img.seek(0)  # the first frame of an animation
+            upright = ImageOps.exif_transpose(img)
+            converted = upright.convert("L" if mode == "gray" else "RGB")
+    except Image.DecompressionBombError:
+        raise TooLarge(f"{name} is larger than the decoded pixel limit") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UnsupportedImage(f"{name} cannot be decoded: {exc}") from None
+    array = np.asarray(converted)
+    return array if mode == "gray" else np.ascontiguousarray(array[:, :, ::-1])

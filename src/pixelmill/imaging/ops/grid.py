@@ -1,0 +1,84 @@
+"""The segment grid: mean brightness per segment, red frames on the bright ones.
+
+Segments are `segment_size` squares from the top-left corner; the last column and row may be
+narrower or shorter and are segments too. A segment is marked when the mean of its luma is
+strictly greater than the threshold; a marked segment gets a pure red frame drawn inside its
+own bounds (`thickness` px, or the whole segment when it is thinner than two frames).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from pixelmill.imaging.ops import OpParams
+from pixelmill.imaging.ops.color import to_bgr, to_gray
+
+RED_BGR = (0, 0, 255)
+MAX_SEGMENT = 2**31 - 1
+
+
+class GridParams(OpParams):
+    """Mark bright segments with red frames."""
+
+    segment_size: int = Field(50, ge=1, le=MAX_SEGMENT, description="Segment side in pixels.")
+    threshold: float = Field(
+        100.0, ge=0, le=255, description="Segments whose mean is strictly above this are framed."
+    )
+    thickness: int = Field(2, ge=1, le=1000, description="Frame thickness in pixels.")
+
+
+def segment_sums(gray: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and pixel count of every segment, as (rows, cols) arrays."""
+    height, width = gray.shape
+    rows = np.arange(0, height, size)
+    cols = np.arange(0, width, size)
+    sums = np.add.reduceat(np.add.reduceat(gray, rows, axis=0, dtype=np.uint64), cols, axis=1)
+    counts = np.outer(np.diff(rows, append=height), np.diff(cols, append=width))
+    return sums, counts
+
+
+def marked_segments(gray: np.ndarray, size: int, threshold: float) -> np.ndarray:
+    """Boolean (rows, cols): segments whose mean brightness is strictly above `threshold`."""
+    sums, counts = segment_sums(gray, size)
+    means: np.ndarray = sums / counts
+    return means > threshold
+
+
+def frame_mask(shape: tuple[int, int], size: int, marked: np.ndarray, thickness: int) -> np.ndarray:
+    """Boolean HxW: the frame pixels of the marked segments."""
+    row_segment, row_edge = _edges(shape[0], size, thickness)
+    col_segment, col_edge = _edges(shape[1], size, thickness)
+    inside_marked = marked[row_segment][:, col_segment]
+    mask: np.ndarray = inside_marked & (row_edge[:, None] | col_edge[None, :])
+    return mask
+
+
+def draw_grid(
+    luma: np.ndarray, canvas: np.ndarray, params: GridParams, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Frames computed from `luma` (gray), drawn on `canvas` (gray or BGR) into `out` (BGR)."""
+    size = min(params.segment_size, max(luma.shape))
+    marked = marked_segments(luma, size, params.threshold)
+    if out is None:
+        out = to_bgr(canvas).copy()
+    elif canvas.ndim == 2:
+        out[...] = canvas[:, :, None]
+    else:
+        out[...] = to_bgr(canvas)
+    if marked.any():
+        out[frame_mask(luma.shape, size, marked, params.thickness)] = RED_BGR
+    return out
+
+
+def grid(image: np.ndarray, params: GridParams) -> np.ndarray:
+    return draw_grid(to_gray(image), image, params)
+
+
+def _edges(length: int, size: int, thickness: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel along one axis: its segment index, and whether it lies on a frame."""
+    index = np.arange(length)
+    segment = index // size
+    offset = index - segment * size
+    segment_length = np.minimum(size, length - segment * size)
+    return segment, (offset < thickness) | (offset >= segment_length - thickness)

@@ -1,0 +1,1 @@
+"""Where results live: files on disk (and, later, the database)."""
