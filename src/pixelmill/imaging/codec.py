@@ -92,12 +92,17 @@ def decode(data: bytes, info: ImageInfo, mode: Mode = "color", name: str = "imag
     """Decode to an upright uint8 array: HxW for gray, HxWx3 BGR for colour."""
     image = None
     if info.format in _OPENCV_FORMATS:
+        # Gray is BT.601 luma from the colour pixels (cv2.cvtColor) for every format but
+        # JPEG, whose decoder hands out the luma stored in the file, skipping the colour work.
+        straight_to_gray = mode == "gray" and info.format == "JPEG"
         flags = cv2.IMREAD_IGNORE_ORIENTATION | (
-            cv2.IMREAD_GRAYSCALE if mode == "gray" else cv2.IMREAD_COLOR
+            cv2.IMREAD_GRAYSCALE if straight_to_gray else cv2.IMREAD_COLOR
         )
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
         if image is not None:
             image = _orient(image, info.orientation)
+            if mode == "gray" and not straight_to_gray:
+                image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if image is None:
         image = _decode_with_pillow(data, mode, name)
     if image.shape[:2] != (info.height, info.width):
@@ -159,10 +164,10 @@ def _decode_with_pillow(data: bytes, mode: Mode, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
             img.seek(0)  # the first frame of an animation
             upright = ImageOps.exif_transpose(img)
-            converted = upright.convert("L" if mode == "gray" else "RGB")
+            converted = upright.convert("RGB")
     except Image.DecompressionBombError:
         raise TooLarge(f"{name} is larger than the decoded pixel limit") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UnsupportedImage(f"{name} cannot be decoded: {exc}") from None
-    array = np.asarray(converted)
-    return array if mode == "gray" else np.ascontiguousarray(array[:, :, ::-1])
+    bgr = cv2.cvtColor(np.asarray(converted), cv2.COLOR_RGB2BGR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if mode == "gray" else bgr
