@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -47,3 +48,17 @@ def test_refuses_other_depths_and_levels() -> None:
         png.encode(np.zeros((2, 2), np.uint16))
     with pytest.raises(ValueError, match="0-9"):
         png.encode(np.zeros((2, 2), np.uint8), level=10)
+
+
+@pytest.mark.parametrize("bands", [2, 3, 8])
+def test_deflate_in_parallel_bands_is_one_valid_stream(bands: int) -> None:
+    image = RNG.integers(0, 256, (1500, 1100, 3), dtype=np.uint8)  # ~4.9 MB of rows
+    image[200:900] = 128  # flat rows compress; noisy rows do not
+    with ThreadPoolExecutor(bands) as pool:
+        data = png.encode(image, 1, bands=bands, map_fn=pool.map)
+    assert data != png.encode(image, 1)  # really cut into several deflate pieces
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(decoded, image)
+    with Image.open(io.BytesIO(data)) as img:  # Pillow checks the CRCs and the Adler-32
+        img.load()
+        assert np.array_equal(np.asarray(img), image[..., ::-1])

@@ -51,6 +51,13 @@ async def make_collage(
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        png = await pools.run_local(partial(codec.encode, canvas, png_compression=png_compression))
+        encode = partial(
+            codec.encode,
+            canvas,
+            png_compression=png_compression,
+            bands=pools.threads,
+            map_fn=pools.band_map,
+        )
+        png = await pools.run_local(encode)
         del canvas
     return png

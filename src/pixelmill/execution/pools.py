@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -44,12 +44,14 @@ class Pools:
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._local: ThreadPoolExecutor | None = None
+        self._bands: ThreadPoolExecutor | None = None
         self.restarts = 0
 
     def start(self) -> None:
         """Start the pools and wait until every worker process is up."""
         self._context.set_forkserver_preload(["pixelmill.execution.tasks"])
         self._local = ThreadPoolExecutor(self.processes, thread_name_prefix="pixelmill-local")
+        self._bands = ThreadPoolExecutor(self.threads, thread_name_prefix="pixelmill-bands")
         self._executor = self._new_executor()
         self._warm_up()
         log.info("pools ready: %d processes × %d threads", self.processes, self.threads)
@@ -60,9 +62,10 @@ class Pools:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
-        if self._local is not None:
-            self._local.shutdown(wait=True)
-            self._local = None
+        for pool in (self._local, self._bands):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._local = self._bands = None
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` in a worker process."""
@@ -81,6 +84,16 @@ class Pools:
         if self._local is None:
             raise Unavailable("the service is not running")
         return await asyncio.get_running_loop().run_in_executor(self._local, fn, *args)
+
+    def band_map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> Iterator[T]:
+        """Map over the API process's band threads (pieces of one job, e.g. PNG deflate).
+
+        Jobs on `run_local` threads may wait on these; band work itself never waits, so the
+        two pools cannot deadlock each other.
+        """
+        if self._bands is None:
+            return map(fn, items)
+        return self._bands.map(fn, items)
 
     async def ping(self, timeout: float = 5.0) -> str:
         """'ok' when a worker answers, 'busy' when none could in time, 'down' when broken."""

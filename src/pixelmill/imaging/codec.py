@@ -119,10 +119,15 @@ def encode(
     *,
     quality: int = 90,
     png_compression: int = 1,
+    bands: int = 1,
+    map_fn: png.MapFn = map,
 ) -> bytes:
-    """Encode an array (gray, BGR or BGRA) as PNG, JPEG or WebP."""
+    """Encode an array (gray, BGR or BGRA) as PNG, JPEG or WebP.
+
+    PNG deflate runs in `bands` pieces through `map_fn` (an executor's map to use threads).
+    """
     if fmt == "png":
-        return png.encode(image, level=png_compression)
+        return png.encode(image, level=png_compression, bands=bands, map_fn=map_fn)
     if not 1 <= quality <= 100:
         raise InvalidParameter(f"quality must be between 1 and 100, got {quality}")
     flag = cv2.IMWRITE_JPEG_QUALITY if fmt == "jpeg" else cv2.IMWRITE_WEBP_QUALITY
