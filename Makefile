@@ -34,6 +34,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/collage.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -17,7 +17,8 @@ It checks that both servers' collages have the same size and are nearly identica
 pixels differ through grayscale conversion and JPEG decoding) and that both wrote
 ``final_collage.png``, then prints a table of medians and ranges, the ratios
 ``pixelmill / floor`` (goal <= 1.30) and ``straightforward / pixelmill`` (goal >= 3), the PNG
-size and encode time of the collage at every OpenCV compression level, and the response sizes.
+size and encode time of the collage at every compression level with OpenCV and with pixelmill's
+own writer, and the response sizes.
 It exits non-zero if a check fails; missing a goal is only reported.
 
 The two input images are generated deterministically (gradients, shapes, noise, bright and
@@ -46,13 +47,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO
 
 import cv2
 import httpx
 import numpy as np
+
+from pixelmill.imaging import png
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -329,24 +334,35 @@ def summary(name: str, samples: list[float]) -> str:
     return f"{name:<22} {statistics.median(samples):>10.1f} {spread:>16}"
 
 
-def png_levels(collage: np.ndarray, repeats: int) -> list[tuple[int, int, float]]:
-    """(level, size in bytes, median encode ms) for OpenCV PNG compression levels 0-9.
+def png_levels(collage: np.ndarray, repeats: int) -> list[tuple[int, int, float, int, float]]:
+    """Per PNG compression level 0-9: OpenCV's size and median encode ms, then pixelmill's
+    writer's (the one `PIXELMILL_PNG_COMPRESSION` sets, deflating on 2 threads).
 
     Each level is encoded up to ``repeats`` times, fewer once it has taken a second in all:
     levels 8 and 9 take seconds each.
     """
-    rows = []
-    for level in range(10):
-        params = [cv2.IMWRITE_PNG_COMPRESSION, level]
+
+    def measure(encode: Callable[[], bytes]) -> tuple[int, float]:
         size, times = 0, []
         while len(times) < repeats and sum(times) < 1000.0:
             began = time.perf_counter()
-            ok, encoded = cv2.imencode(".png", collage, params)
+            size = len(encode())
             times.append((time.perf_counter() - began) * 1000.0)
-            if not ok:
-                raise RuntimeError(f"PNG encoding at level {level} failed")
-            size = len(encoded)
-        rows.append((level, size, statistics.median(times)))
+        return size, statistics.median(times)
+
+    def opencv(level: int) -> bytes:
+        ok, encoded = cv2.imencode(".png", collage, [cv2.IMWRITE_PNG_COMPRESSION, level])
+        if not ok:
+            raise RuntimeError(f"PNG encoding at level {level} failed")
+        return encoded.tobytes()
+
+    rows = []
+    with ThreadPoolExecutor(2) as threads:
+        for level in range(10):
+            cv_size, cv_ms = measure(lambda level=level: opencv(level))
+            ours = partial(png.encode, collage, level, bands=2, map_fn=threads.map)
+            our_size, our_ms = measure(ours)
+            rows.append((level, cv_size, cv_ms, our_size, our_ms))
     return rows
 
 
@@ -455,10 +471,10 @@ def main() -> int:
         print(f"{'OK  ' if passed else 'FAIL'} {name}: {detail}")
 
     print()
-    print(f"PNG size of pixelmill's {collage.shape[1]}x{collage.shape[0]} collage by OpenCV level:")
-    print(f"{'level':>5} {'bytes':>12} {'encode ms':>10}")
-    for level, size, encode_ms in levels:
-        print(f"{level:>5} {size:>12,} {encode_ms:>10.1f}")
+    print(f"PNG size and encode time of pixelmill's {collage.shape[1]}x{collage.shape[0]} collage:")
+    print(f"{'level':>5} {'OpenCV bytes':>13} {'ms':>8} {'pixelmill bytes':>16} {'ms':>8}")
+    for level, cv_size, cv_ms, our_size, our_ms in levels:
+        print(f"{level:>5} {cv_size:>13,} {cv_ms:>8.1f} {our_size:>16,} {our_ms:>8.1f}")
     print(f"pixelmill response:       {len(pixelmill_png):>12,} bytes")
     print(f"straightforward response: {len(straightforward_png):>12,} bytes")
 

@@ -80,3 +80,34 @@ def test_serve_reads_port_and_dirs_from_yaml_and_plain_port(tmp_path: Path) -> N
     # environment wins over YAML: PIXELMILL_RESULTS_DIR was set by running_server
     assert (tmp_path / "results" / "final_collage.png").is_file()
     assert (tmp_path / "data" / "logs" / "pixelmill.log").read_text().count("POST /process") == 1
+
+
+def test_run_command_processes_a_batch_and_reports_failures(tmp_path: Path) -> None:
+    inputs = []
+    for i in range(6):
+        path = tmp_path / f"img{i}.jpg"
+        path.write_bytes(encode(photo(100, 80, seed=i), ".jpg"))
+        inputs.append(str(path))
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not an image")
+    result = run(
+        "run", *inputs, str(broken), "--ops", "resize=0.5,grayscale,blur=5", "--out", "out",
+        "--jobs", "2", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "6 of 7 images done, 6 files written" in result.stdout
+    assert "1 failed" in result.stdout
+    assert "broken.jpg" in result.stderr and "not an image" in result.stderr
+    for i in range(6):
+        made = cv2.imread(str(tmp_path / "out" / f"img{i}.jpg"), cv2.IMREAD_UNCHANGED)
+        assert made.shape == (40, 50)
+
+
+def test_run_command_format_and_fan_out(tmp_path: Path) -> None:
+    path = tmp_path / "a.png"
+    path.write_bytes(encode(photo(40, 20)))
+    result = run("run", str(path), "--ops", "split", "--out", "o", "--format", "webp", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [f"a_{i}.webp" for i in range(4)]
+    bad = run("run", str(path), "--ops", "resize=0", "--out", "o", cwd=tmp_path)
+    assert bad.returncode == 2 and "resize" in bad.stderr and "Traceback" not in bad.stderr

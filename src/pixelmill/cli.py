@@ -48,6 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     collage.add_argument("--frame-thickness", type=int, default=2, help="pixels (default 2)")
     collage.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
     collage.set_defaults(run=_collage)
+
+    run = commands.add_parser("run", help="run a chain of operations on many image files")
+    run.add_argument("inputs", nargs="+", type=Path, help="image files")
+    run.add_argument(
+        "--ops", required=True, help='e.g. "resize=0.5,grayscale,blur=5" or a JSON array'
+    )
+    run.add_argument("--out", type=Path, required=True, help="folder for the results")
+    run.add_argument(
+        "--format", choices=["png", "jpeg", "jpg", "webp"], help="output format (default: input's)"
+    )
+    run.add_argument("--jobs", type=int, help="worker processes (default: CPUs available)")
+    run.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
+    run.set_defaults(run=_run)
     return parser
 
 
@@ -105,6 +118,78 @@ def _collage(args: argparse.Namespace) -> int:
     write_atomically(args.output, png)
     print(f"wrote {args.output} ({len(png):,} bytes)")
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from pixelmill.execution.cpus import available_cpus
+    from pixelmill.execution.pipeline import Limits, check_and_transform_file, quality_of
+    from pixelmill.execution.pools import Pools
+    from pixelmill.imaging import pipeline
+
+    settings: Settings = load_settings(config=args.config)
+    steps = pipeline.parse(pipeline.parse_text(args.ops))
+    if args.jobs is not None and args.jobs < 1:
+        print("pixelmill: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    limits = Limits(
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        max_output_pixels=settings.max_output_pixels,
+        png_compression=settings.png_compression,
+    )
+    extension = {"jpg": ".jpg", "jpeg": ".jpg", "png": ".png", "webp": ".webp"}.get(
+        args.format or "", ""
+    )
+    quality = quality_of(steps)
+    jobs = min(len(args.inputs), args.jobs or settings.process_workers or available_cpus())
+    pools = Pools(jobs, 1, start_method="fork")  # no threads yet: fork is safe, and quick
+    failures: list[tuple[Path, str]] = []
+    written = 0
+    started = time.perf_counter()
+
+    async def one(source: Path) -> tuple[Path, list[Path] | str]:
+        suffix = extension or (source.suffix.lower() if source.suffix.lower() in _KEEP else ".png")
+        target = args.out / (source.stem + suffix)
+        try:
+            return source, await pools.run(
+                check_and_transform_file, source, target, steps, limits, quality
+            )
+        except (PixelmillError, OSError) as exc:
+            return source, getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
+
+    async def everything() -> None:
+        nonlocal written
+        with tqdm(total=len(args.inputs), unit="img", disable=None) as bar:
+            for next_done in asyncio.as_completed([one(path) for path in args.inputs]):
+                source, outcome = await next_done
+                if isinstance(outcome, str):
+                    failures.append((source, outcome))
+                else:
+                    written += len(outcome)
+                bar.update()
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    pools.start()
+    try:
+        asyncio.run(everything())
+    finally:
+        pools.shutdown()
+    seconds = time.perf_counter() - started
+    done = len(args.inputs) - len(failures)
+    print(
+        f"{done} of {len(args.inputs)} images done, {written} files written to {args.out} "
+        f"in {seconds:.1f} s ({done / seconds:.1f} images/s), {len(failures)} failed"
+    )
+    for source, reason in failures:
+        print(f"failed: {source}: {reason}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+_KEEP = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 
 
 if __name__ == "__main__":

@@ -117,3 +117,9 @@ def test_docs_and_openapi_with_examples(client: TestClient) -> None:
     assert fields["kernel_size"]["examples"] == [5]
     assert "odd" in fields["kernel_size"]["description"]
     assert {"image1", "image2", "images", "segment_size", "brightness_threshold"} <= set(fields)
+
+
+def test_docs_hold_the_operation_table(client: TestClient) -> None:
+    description = client.get("/openapi.json").json()["info"]["description"]
+    for name in ("resize", "splitQuadrants", "blur", "crop", "rotate", "threshold", "quality"):
+        assert f"`{name}`" in description

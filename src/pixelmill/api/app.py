@@ -12,15 +12,21 @@ from fastapi.responses import RedirectResponse
 from pixelmill import __version__
 from pixelmill.api.errors import install_error_handlers
 from pixelmill.api.limits import BodyLimitMiddleware
-from pixelmill.api.routes import collage, health
+from pixelmill.api.routes import collage, health, pipeline, transform
 from pixelmill.config import Settings
 from pixelmill.execution.cpus import available_cpus
 from pixelmill.execution.pools import Pools
+from pixelmill.imaging.registry import markdown_table
 from pixelmill.log import setup_logging
 
 DESCRIPTION = """
 Self-hosted image processing: collages, operation pipelines, captions, face detection and
 OCR on one engine of pure image operations. Errors are JSON `{"detail": ...}`.
+
+## Operations
+
+`POST /pipeline` and `POST /v1/transform` take chains of these operations, written
+`"name=value"` (the value sets the parameter marked as such) or `{"op": "name", ...}`.
 """
 
 
@@ -35,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.results_dir.mkdir(parents=True, exist_ok=True)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.files_root_path.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(pools.start)
         try:
             yield
@@ -44,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="pixelmill",
         version=__version__,
-        description=DESCRIPTION,
+        description=DESCRIPTION + "\n" + markdown_table(),
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -53,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(collage.router)
+    app.include_router(pipeline.router)
+    app.include_router(transform.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

@@ -37,10 +37,12 @@ def band_threads() -> tuple[int, Executor | None]:
 class Pools:
     """Process pool + per-process thread pools + the API process's own thread pool."""
 
-    def __init__(self, processes: int, threads: int) -> None:
+    def __init__(self, processes: int, threads: int, start_method: str = "forkserver") -> None:
+        """`start_method`: "forkserver" in servers (safe beside threads); a single-threaded
+        command may use "fork", which skips re-importing the engine in a fresh interpreter."""
         self.processes = processes
         self.threads = threads
-        self._context = multiprocessing.get_context("forkserver")
+        self._context = multiprocessing.get_context(start_method)
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._local: ThreadPoolExecutor | None = None
@@ -49,7 +51,8 @@ class Pools:
 
     def start(self) -> None:
         """Start the pools and wait until every worker process is up."""
-        self._context.set_forkserver_preload(["pixelmill.execution.tasks"])
+        if self._context.get_start_method() == "forkserver":
+            self._context.set_forkserver_preload(["pixelmill.execution.tasks"])
         self._local = ThreadPoolExecutor(self.processes, thread_name_prefix="pixelmill-local")
         self._bands = ThreadPoolExecutor(self.threads, thread_name_prefix="pixelmill-bands")
         self._executor = self._new_executor()
@@ -136,7 +139,7 @@ class Pools:
         # Workers start on demand; keep each busy a moment so that all of them start now
         # and the first requests do not pay for process start-up and imports.
         executor = self._require()
-        futures = [executor.submit(_settle, 0.2) for _ in range(self.processes)]
+        futures = [executor.submit(_settle, 0.05) for _ in range(self.processes)]
         for future in futures:
             future.result(timeout=120)
 

@@ -1,13 +1,23 @@
-"""Operation chains: parse both spellings, validate the whole chain, then run it.
+"""Operation chains: read both spellings, check the whole chain, then run it.
 
 A chain is a list whose items are either strings, `"name"` or `"name=value"` (the seed
 style, where the value sets the operation's primary parameter), or objects,
-`{"op": "name", "param": value, ...}`. Every item is checked before any pixel is touched;
-the first bad one is reported with its position, name and the reason.
+`{"op": "name", "param": value, ...}`; `parse_text` reads the text form of that list (a JSON
+array, or comma-separated `name=value` items). The order of work:
+
+    parse_text(text)                    -> items        (text only: /v1/transform, the CLI)
+    parse(items)                        -> steps        names and parameters, no pixels
+    plan(steps, (w, h), max_pixels)     -> sizes        every image's size, no pixels
+    run(steps, images)                  -> images       the pixel work
+    output_options(steps)               -> format, quality for the encoder
+
+Every problem is an InvalidParameter (422) naming the step's position in the chain as
+written, the operation and the field. `run` makes exactly the sizes `plan` predicts.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,26 +26,77 @@ import numpy as np
 from pydantic import ValidationError
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.imaging.ops import OpParams
-from pixelmill.imaging.registry import OPERATIONS, Operation, lookup
+from pixelmill.imaging.ops import OpParams, Size
+from pixelmill.imaging.ops.output import FormatParams, OutputOptions, QualityParams
+from pixelmill.imaging.registry import Operation, known_names, lookup, markdown_table
+
+__all__ = [
+    "MAX_IMAGES",
+    "MAX_STEPS",
+    "OutputOptions",
+    "Step",
+    "operations_doc",
+    "output_options",
+    "params_error",
+    "parse",
+    "parse_text",
+    "plan",
+    "run",
+]
 
 MAX_STEPS = 64
+# Fan-outs multiply images: four levels of split, and all of them at most this many times
+# the per-image pixel limit, bound the memory one chain can take.
+MAX_IMAGES = 256
+TOTAL_PIXELS_FACTOR = 4
 
 
 @dataclass(frozen=True)
 class Step:
-    """One validated operation of a chain."""
+    """One validated operation of a chain; `position` is its place in the chain as written."""
 
     op: Operation
     params: OpParams
+    position: int | None = None
 
     def describe(self) -> dict[str, Any]:
-        """The normalized object form, as responses echo it."""
-        return {"op": self.op.name, **self.params.model_dump()}
+        """The normalized object form, as responses echo it (unset options left out)."""
+        return {"op": self.op.name, **self.params.model_dump(exclude_none=True)}
+
+
+def parse_text(text: str) -> list[str | dict[str, Any]]:
+    """The chain as text: a JSON array when it starts with `[`, else `name=value,name=value`."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            items: list[str | dict[str, Any]] = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise InvalidParameter(
+                f"operations are not valid JSON: {exc.msg} "
+                f"at line {exc.lineno}, column {exc.colno} (character {exc.pos + 1})"
+            ) from None
+        except RecursionError:
+            raise InvalidParameter("operations are not valid JSON: nested too deeply") from None
+        return items
+    if not stripped:
+        raise InvalidParameter(
+            "no operations given: write name=value items separated by commas, or a JSON array"
+        )
+    items = [item.strip() for item in stripped.split(",")]
+    for position, item in enumerate(items, start=1):
+        if not item:
+            raise InvalidParameter(
+                f"operation {position} is empty (two commas in a row, or a comma at an end)"
+            )
+    return items
 
 
 def parse(items: Sequence[str | Mapping[str, Any]], max_steps: int = MAX_STEPS) -> list[Step]:
     """Validate a whole chain; raise InvalidParameter naming the first bad item."""
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise InvalidParameter(
+            f"operations must be a list of strings and objects, got {type(items).__name__}"
+        )
     if len(items) > max_steps:
         raise InvalidParameter(f"too many operations: {len(items)} (the limit is {max_steps})")
     steps = []
@@ -46,30 +107,85 @@ def parse(items: Sequence[str | Mapping[str, Any]], max_steps: int = MAX_STEPS) 
     return steps
 
 
+def plan(
+    steps: Sequence[Step],
+    size: Size,
+    max_pixels: int,
+    *,
+    max_images: int = MAX_IMAGES,
+    max_total_pixels: int | None = None,
+) -> list[Size]:
+    """The (width, height) of every image the chain makes from one image of `size`.
+
+    Refuses a step after which any image would be over `max_pixels` or under 1×1, the chain
+    would hold more than `max_images` images, or all of them more than `max_total_pixels`
+    (default: TOTAL_PIXELS_FACTOR × max_pixels). Only sizes are computed, nothing allocated.
+    """
+    total_limit = TOTAL_PIXELS_FACTOR * max_pixels if max_total_pixels is None else max_total_pixels
+    sizes = [size]
+    for index, step in enumerate(steps):
+        if step.op.output or step.op.size is None:
+            continue
+        where = _where(step, index)
+        try:
+            if step.op.combines:
+                sizes = step.op.size(sizes, step.params)
+            else:
+                sizes = [made for one in sizes for made in step.op.size(one, step.params)]
+        except InvalidParameter as exc:
+            raise InvalidParameter(f"{where}: {exc.detail}") from None
+        _check_sizes(sizes, where, max_pixels, max_images, total_limit)
+    return sizes
+
+
 def run(steps: Sequence[Step], images: list[np.ndarray]) -> list[np.ndarray]:
     """Apply the steps left to right; fan-outs replace an image by its parts in place."""
-    for step in steps:
-        if step.op.combines:
-            images = [step.op.apply(images, step.params)]
+    for index, step in enumerate(steps):
+        if step.op.output:
             continue
-        produced: list[np.ndarray] = []
-        for image in images:
-            result = step.op.apply(image, step.params)
-            produced.extend(result if isinstance(result, list) else [result])
-        images = produced
+        try:
+            if step.op.combines:
+                images = [step.op.apply(images, step.params)]
+                continue
+            produced: list[np.ndarray] = []
+            for image in images:
+                result = step.op.apply(image, step.params)
+                produced.extend(result if isinstance(result, list) else [result])
+            images = produced
+        except InvalidParameter as exc:
+            raise InvalidParameter(f"{_where(step, index)}: {exc.detail}") from None
     return images
+
+
+def output_options(steps: Sequence[Step]) -> OutputOptions:
+    """The format and quality the output steps ask for; the last of each wins."""
+    fmt, quality = None, None
+    for step in steps:
+        if isinstance(step.params, FormatParams):
+            fmt = step.params.format
+        elif isinstance(step.params, QualityParams):
+            quality = step.params.quality
+    return OutputOptions(fmt, quality)
 
 
 def params_error(exc: ValidationError, where: str) -> InvalidParameter:
     """A pydantic error turned into one readable sentence naming each bad field."""
     reasons = []
     for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]) or "value"
         message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule about several fields: the message names them
+            reasons.append(message)
+            continue
         if "got" not in message:
-            message += f" (got {error.get('input')!r})"
+            message += f" (got {_short(error.get('input'))})"
+        name = ".".join(str(part) for part in error["loc"])
         reasons.append(f"{name}: {message}")
     return InvalidParameter(f"{where}: " + "; ".join(reasons))
+
+
+def operations_doc() -> str:
+    """The whole of docs/operations.md: how chains are written, then the operation table."""
+    return "# Operations\n\n" + _INTRO + "\n" + markdown_table()
 
 
 def _parse_item(item: str | Mapping[str, Any], position: int) -> Step | None:
@@ -78,10 +194,12 @@ def _parse_item(item: str | Mapping[str, Any], position: int) -> Step | None:
         op = _operation(name, position)
         if has_value and value in op.off_values:
             return None
-        if not has_value or not value:
-            raw: dict[str, Any] = {}
+        if not has_value or not value or (op.primary is None and op.off_values):
+            raw: dict[str, Any] = {}  # a bare name, or a switch turned on
         elif op.primary is None:
-            raise InvalidParameter(f"operation {position} ({name}) takes no value, got {value!r}")
+            raise InvalidParameter(
+                f"operation {position} ({name}) takes no value, got {_short(value)}"
+            )
         else:
             raw = {op.primary: value}
     elif isinstance(item, Mapping):
@@ -98,12 +216,81 @@ def _parse_item(item: str | Mapping[str, Any], position: int) -> Step | None:
         params = op.params.model_validate(raw)
     except ValidationError as exc:
         raise params_error(exc, f"operation {position} ({name})") from None
-    return Step(op, params)
+    return Step(op, params, position)
 
 
 def _operation(name: str, position: int) -> Operation:
     op = lookup(name)
     if op is None:
-        known = ", ".join(sorted(OPERATIONS))
-        raise InvalidParameter(f"operation {position}: unknown operation {name!r} (known: {known})")
+        raise InvalidParameter(
+            f"operation {position}: unknown operation {_short(name)} (known: {known_names()})"
+        )
     return op
+
+
+def _where(step: Step, index: int) -> str:
+    return f"operation {step.position or index + 1} ({step.op.name})"
+
+
+def _check_sizes(
+    sizes: list[Size], where: str, max_pixels: int, max_images: int, total_limit: int
+) -> None:
+    for width, height in set(sizes):
+        if width < 1 or height < 1:
+            raise InvalidParameter(
+                f"{where}: the result would be {width}×{height} pixels; "
+                "every image must be at least 1×1"
+            )
+        if width * height > max_pixels:
+            raise InvalidParameter(
+                f"{where}: the result would be {width}×{height} = {width * height:,} pixels; "
+                f"the limit is {max_pixels:,}"
+            )
+    if len(sizes) > max_images:
+        raise InvalidParameter(
+            f"{where}: the chain would hold {len(sizes):,} images; the limit is {max_images:,}"
+        )
+    total = sum(width * height for width, height in sizes)
+    if total > total_limit:
+        raise InvalidParameter(
+            f"{where}: the {len(sizes):,} images would hold {total:,} pixels in all; "
+            f"the limit for all images of a chain at once is {total_limit:,}"
+        )
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr() cut to `limit` characters: error messages echo what the user sent, not all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_INTRO = f"""\
+An operation chain is a list of steps run left to right. Each step is written one of two ways:
+
+- **`name=value`** (the seed style): the value sets the operation's primary parameter
+  (`resize=2`, `blur=5`, `crop=200x100+10+20`); a bare `name` runs it with its defaults
+  (`grayscale`, `split`).
+- **An object** naming the operation in `op` and any parameters by name:
+  `{{"op": "resize", "width": 640}}`, `{{"op": "rotate", "angle": 30, "background": "#ffffff"}}`.
+
+`POST /pipeline` takes the chain as a JSON list that may mix both spellings;
+`POST /v1/transform` and `pixelmill run --ops` take it as text: a JSON array, or `name=value`
+items separated by commas (`resize=0.5,grayscale,format=webp`). Names are case-sensitive.
+
+`split` is a switch: `split=None`, `split=false` and `split=False` drop the step; any other
+value, or a bare `split`, splits. It is a fan-out: each image is replaced in place by its four
+quadrants, so after two splits image i = 4·q1 + q2.
+
+**Output steps** (`format`, `quality`) change no pixel; they tell the caller how to encode the
+result. They may stand anywhere in the chain; the last of each wins.
+
+The whole chain is checked before any pixel is decoded: names, parameters, and the size of
+every intermediate and final image. Each image must be within the pixel limit and at least
+1×1; a chain may hold at most {MAX_IMAGES} images at a time (four levels of `split`), and all
+of them together at most {TOTAL_PIXELS_FACTOR} times the pixel limit. A problem is a 422
+naming the step's position, the operation and the field.
+
+Images are 8-bit gray, colour or colour with alpha; operations keep the channels unless they
+are about them (`grayscale` and `threshold` give gray, `grid` and `collage` give colour
+without alpha).
+"""

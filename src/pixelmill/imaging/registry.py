@@ -2,42 +2,176 @@
 
 An operation is a frozen params model and one pure function. Most map one image to one
 image (or to several: a fan-out); a `combines` operation takes all the images of the chain
-and returns one (the collage). Adding an operation is one entry here and one row in the
-test table.
+and returns one (the collage); an `output` operation changes no pixel but tells the caller
+how to encode the result (format, quality). Operations that change the size have a size
+function, so a chain can be planned on sizes alone. Adding an operation is one entry here
+and one row in the test table; `markdown_table` renders the table for docs/operations.md
+and the API's /docs.
 """
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pixelmill.imaging.ops import OpParams
+from pydantic.fields import FieldInfo
+
+from pixelmill.imaging.ops import OpParams, Size
 from pixelmill.imaging.ops.blur import BlurParams, blur
-from pixelmill.imaging.ops.collage import CollageParams, collage
+from pixelmill.imaging.ops.collage import CollageParams, collage, layout
 from pixelmill.imaging.ops.color import GrayscaleParams, grayscale
+from pixelmill.imaging.ops.geometry import (
+    AutorotateParams,
+    CropParams,
+    FlipParams,
+    ResizeParams,
+    RotateParams,
+    SplitParams,
+    autorotate,
+    crop,
+    crop_sizes,
+    flip,
+    resize,
+    resize_sizes,
+    rotate,
+    rotate_sizes,
+    split,
+    split_sizes,
+)
 from pixelmill.imaging.ops.grid import GridParams, grid
+from pixelmill.imaging.ops.output import FormatParams, QualityParams, keep
+from pixelmill.imaging.ops.sharpen import SharpenParams, sharpen
+from pixelmill.imaging.ops.tone import (
+    BrightnessParams,
+    ContrastParams,
+    ThresholdParams,
+    brightness,
+    contrast,
+    threshold,
+)
+
+# The seed's spellings of "do not split"; any other value of a switch turns it on.
+OFF = frozenset({"None", "false", "False"})
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One entry of the registry."""
+    """One entry of the registry.
+
+    `primary` is the parameter that `name=value` sets. An operation without one refuses a
+    value, unless it has `off_values`: then it is a switch, whose off values drop the step
+    and any other value keeps it. `size` maps (width, height) and the params to the sizes
+    the operation makes (for a `combines` operation: the list of all sizes to a list of
+    one); without it the size is unchanged.
+    """
 
     name: str
     params: type[OpParams]
     apply: Callable[[Any, Any], Any]
     summary: str
-    primary: str | None = None  # the parameter that "name=value" sets
+    primary: str | None = None
     aliases: tuple[str, ...] = ()
-    off_values: frozenset[str] = field(default_factory=frozenset)  # "name=value" that skips it
+    off_values: frozenset[str] = field(default_factory=frozenset)
     combines: bool = False
+    output: bool = False
+    size: Callable[[Any, Any], list[Size]] | None = None
+
+
+def _collage_size(sizes: list[Size], params: CollageParams) -> list[Size]:
+    plan = layout(sizes)
+    return [(plan.width, plan.height)]
 
 
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
+        Operation(
+            "resize",
+            ResizeParams,
+            resize,
+            "Scale by a factor, or to a width and/or height (area averaging when shrinking, "
+            "bilinear when enlarging).",
+            primary="factor",
+            size=resize_sizes,
+        ),
+        Operation(
+            "split",
+            SplitParams,
+            split,
+            "Make four quadrants of each image: top-left, top-right, bottom-left, "
+            "bottom-right. Left and top halves are floor(side / 2) pixels, right and bottom "
+            "ones the rest; images narrower or shorter than 2 pixels are refused.",
+            aliases=("splitQuadrants",),
+            off_values=OFF,
+            size=split_sizes,
+        ),
+        Operation(
+            "crop",
+            CropParams,
+            crop,
+            "Cut out a region, clipped to the image; a region starting outside the image is "
+            "refused. The string form takes ImageMagick geometry: `crop=WxH+X+Y` or `crop=WxH`.",
+            primary="geometry",
+            size=crop_sizes,
+        ),
+        Operation(
+            "rotate",
+            RotateParams,
+            rotate,
+            "Rotate clockwise by an angle in degrees; multiples of 90 are exact, other angles "
+            "enlarge the canvas and fill the corners with the background.",
+            primary="angle",
+            size=rotate_sizes,
+        ),
+        Operation(
+            "flip",
+            FlipParams,
+            flip,
+            "Mirror horizontally (left-right), vertically (top-bottom) or both.",
+            primary="direction",
+        ),
+        Operation(
+            "autorotate",
+            AutorotateParams,
+            autorotate,
+            "Accepted for compatibility and does nothing: decoding already turns every image "
+            "upright by its EXIF orientation.",
+            off_values=OFF,
+        ),
         Operation("grayscale", GrayscaleParams, grayscale, "Convert to one-channel gray."),
+        Operation(
+            "brightness",
+            BrightnessParams,
+            brightness,
+            "Add levels (and optionally multiply first) on every colour channel, clipped to 0-255.",
+            primary="offset",
+        ),
+        Operation(
+            "contrast",
+            ContrastParams,
+            contrast,
+            "Multiply the distance of every level from mid-gray (or from the mean).",
+            primary="factor",
+        ),
+        Operation(
+            "threshold",
+            ThresholdParams,
+            threshold,
+            "Black and white: luma strictly above the value becomes 255, the rest 0 "
+            "(one-channel result).",
+            primary="value",
+        ),
         Operation("blur", BlurParams, blur, "Gaussian blur.", primary="kernel_size"),
+        Operation(
+            "sharpen",
+            SharpenParams,
+            sharpen,
+            "Unsharp mask: add back the difference between the image and its Gaussian blur.",
+            primary="amount",
+        ),
         Operation(
             "grid",
             GridParams,
@@ -51,6 +185,23 @@ OPERATIONS: dict[str, Operation] = {
             collage,
             "Lay all images out on one canvas, ceil(sqrt(n)) columns.",
             combines=True,
+            size=_collage_size,
+        ),
+        Operation(
+            "format",
+            FormatParams,
+            keep,
+            "Output step: encode the result as png, jpeg or webp.",
+            primary="format",
+            output=True,
+        ),
+        Operation(
+            "quality",
+            QualityParams,
+            keep,
+            "Output step: JPEG/WebP quality of the result.",
+            primary="quality",
+            output=True,
         ),
     )
 }
@@ -63,3 +214,95 @@ _BY_NAME: dict[str, Operation] = {
 def lookup(name: str) -> Operation | None:
     """The operation called `name` (or one of its aliases), or None."""
     return _BY_NAME.get(name)
+
+
+def known_names() -> str:
+    """Every operation name, aliases in brackets, for error messages."""
+    return ", ".join(
+        op.name + (f" ({', '.join(op.aliases)})" if op.aliases else "")
+        for op in sorted(OPERATIONS.values(), key=lambda op: op.name)
+    )
+
+
+def markdown_table() -> str:
+    """The operation table as Markdown: an overview, then every parameter of each operation."""
+    lines = [
+        "| operation | aliases | `name=value` sets | what it does |",
+        "|---|---|---|---|",
+    ]
+    for op in OPERATIONS.values():
+        aliases = ", ".join(f"`{alias}`" for alias in op.aliases)
+        lines.append(f"| `{op.name}` | {aliases} | {_value_meaning(op)} | {_cell(op.summary)} |")
+    for op in OPERATIONS.values():
+        lines += ["", f"## `{op.name}`", "", op.summary]
+        if op.aliases:
+            lines += ["", "Also called " + ", ".join(f"`{a}`" for a in op.aliases) + "."]
+        fields = op.params.model_fields
+        if not fields:
+            lines += ["", "No parameters."]
+            continue
+        lines += [
+            "",
+            "| parameter | type | default | range | description |",
+            "|---|---|---|---|---|",
+        ]
+        for name, info in fields.items():
+            lines.append(
+                f"| `{name}` | {_type_name(info.annotation)} | {_default(info)} "
+                f"| {_range(info)} | {_cell(info.description or '')} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _value_meaning(op: Operation) -> str:
+    if op.primary is not None:
+        return f"`{op.primary}`"
+    if op.off_values:
+        offs = ", ".join(f"`{value}`" for value in sorted(op.off_values))
+        return f"on/off: {offs} drop the step"
+    return "(takes no value)"
+
+
+def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of " + ", ".join(f"`{value}`" for value in typing.get_args(annotation))
+    if isinstance(annotation, types.UnionType):
+        names = [_type_name(arg) for arg in typing.get_args(annotation) if arg is not type(None)]
+        return " or ".join(names)
+    plain: dict[Any, str] = {int: "integer", float: "number", str: "string", bool: "boolean"}
+    return plain.get(annotation) or str(getattr(annotation, "__name__", annotation))
+
+
+def _default(info: FieldInfo) -> str:
+    if info.is_required():
+        return "required"
+    if info.default is None:
+        return "none"
+    return f"`{_number(info.default)}`"
+
+
+def _range(info: FieldInfo) -> str:
+    """ "0.05 < x ≤ 100" from the field's bounds (pydantic keeps them as ge/gt/le/lt objects)."""
+    low = high = ""
+    for item in info.metadata:
+        if getattr(item, "pattern", None):
+            return _cell(f"matches `{item.pattern}`")
+        for bound, text in (("ge", "{} ≤ "), ("gt", "{} < "), ("le", " ≤ {}"), ("lt", " < {}")):
+            value = getattr(item, bound, None)
+            if value is None:
+                continue
+            if bound in ("ge", "gt"):
+                low = text.format(_number(value))
+            else:
+                high = text.format(_number(value))
+    return f"{low}x{high}" if low or high else ""
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,94 @@
+"""`POST /v1/transform`: any chain of operations on one uploaded image, the result returned."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import PurePath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import Response
+
+from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.errors import InvalidParameter
+from pixelmill.execution.pipeline import Limits, run_upload
+from pixelmill.imaging import codec, pipeline
+
+router = APIRouter(tags=["transform"])
+
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+
+
+@router.post(
+    "/v1/transform",
+    summary="Transform one uploaded image",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The result image; a ZIP of `<name>_<i>.<ext>` files when the chain "
+            "fans out (split)",
+            "content": {
+                "image/png": {},
+                "image/jpeg": {},
+                "image/webp": {},
+                "application/zip": {},
+            },
+        },
+        413: {"description": "The file is over the byte or pixel limit"},
+        415: {"description": "The file is not a decodable image"},
+        422: {"description": "Bad ops, format or quality; a result too large"},
+    },
+)
+async def transform(
+    settings: SettingsDep,
+    pools: PoolsDep,
+    file: Annotated[UploadFile, File(description="The image")],
+    ops: Annotated[
+        str,
+        Form(
+            description='Operations: a JSON array (`["resize=0.5", {"op": "blur", '
+            '"kernel_size": 5}]`) or comma-separated `name=value` items.',
+            examples=["resize=0.5,grayscale,blur=5"],
+        ),
+    ],
+    format: Annotated[
+        Literal["png", "jpeg", "jpg", "webp"] | None,
+        Form(description="Output format (default: the input's; PNG for GIF, BMP, TIFF)"),
+    ] = None,
+    quality: Annotated[
+        int | None, Form(ge=1, le=100, description="JPEG/WebP quality, 1-100 (default 90)")
+    ] = None,
+) -> Response:
+    """Run `ops` on the image and return the result in the chosen format."""
+    steps = pipeline.parse(pipeline.parse_text(ops))
+    codec.check_bytes(file.size or 0, settings.max_upload_bytes, "file")
+    data = await file.read()
+    limits = Limits(
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        max_output_pixels=settings.max_output_pixels,
+        png_compression=settings.png_compression,
+    )
+    chosen: Any = "jpeg" if format == "jpg" else format
+    fmt, results = await run_upload(pools, "file", data, steps, limits, chosen, quality)
+    if not results:
+        raise InvalidParameter("the chain produced no image")
+    if len(results) == 1:
+        return Response(results[0], media_type=MEDIA_TYPES[fmt])
+    stem = PurePath(file.filename or "image").stem or "image"
+    archive = await pools.run_local(_zip, stem, EXTENSIONS[fmt], results)
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{stem}.zip"'},
+    )
+
+
+def _zip(stem: str, extension: str, results: list[bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # images are compressed
+        for i, data in enumerate(results):
+            archive.writestr(f"{stem}_{i}{extension}", data)
+    return buffer.getvalue()

@@ -1,0 +1,275 @@
+"""Geometry: resize, split, crop, rotate, flip and autorotate.
+
+Each size-changing operation has a size function, `(width, height)` + params -> the sizes it
+makes, and `apply` computes its output size with that very function. Size functions refuse
+what cannot be done (a crop outside the image, a split of a 1-pixel-wide image) with
+InvalidParameter, so a chain is refused before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal, Self
+
+import cv2
+import numpy as np
+from pydantic import Field, model_validator
+
+from pixelmill.errors import InvalidParameter
+from pixelmill.imaging.ops import OpParams, Size, size_of
+
+MAX_SIDE = 1_000_000
+# OpenCV's remap, behind warpAffine, needs every side of the source and result below SHRT_MAX.
+MAX_WARP_SIDE = 32_766
+_GEOMETRY = re.compile(r"\s*(\d+)\s*[xX]\s*(\d+)\s*(?:\+\s*(\d+)\s*\+\s*(\d+))?\s*")
+_HEX_COLOUR = r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8})$"
+
+
+class ResizeParams(OpParams):
+    """Scale by a factor, or to a width and/or height."""
+
+    factor: float | None = Field(
+        None,
+        gt=0.05,
+        le=100,
+        description="Scale both sides by this factor, 0.05 < factor ≤ 100; "
+        "each side is rounded to whole pixels, at least 1.",
+    )
+    width: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SIDE,
+        description="Width in pixels; given alone, the height follows the aspect ratio.",
+    )
+    height: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SIDE,
+        description="Height in pixels; given alone, the width follows the aspect ratio. "
+        "With both width and height the image is stretched to exactly that size.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        by_pixels = self.width is not None or self.height is not None
+        if self.factor is None and not by_pixels:
+            raise ValueError("give a factor, or a width and/or a height")
+        if self.factor is not None and by_pixels:
+            raise ValueError("give either a factor or a width/height, not both")
+        return self
+
+
+class SplitParams(OpParams):
+    """`split` takes no parameters."""
+
+
+class CropParams(OpParams):
+    """A region: top-left corner and size, clipped to the image."""
+
+    x: int = Field(0, ge=0, le=MAX_SIDE, description="Left edge of the region, in pixels.")
+    y: int = Field(0, ge=0, le=MAX_SIDE, description="Top edge of the region, in pixels.")
+    width: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SIDE,
+        description="Width of the region; none: up to the right edge. "
+        "A region reaching past the image is clipped to it.",
+    )
+    height: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SIDE,
+        description="Height of the region; none: down to the bottom edge. "
+        "A region reaching past the image is clipped to it.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _geometry(cls, data: Any) -> Any:
+        """`crop=WxH+X+Y` (or `WxH`): the string form's value, as ImageMagick writes it."""
+        if not isinstance(data, dict) or "geometry" not in data:
+            return data
+        rest = {key: value for key, value in data.items() if key != "geometry"}
+        if rest:
+            raise ValueError("give either geometry or x, y, width, height, not both")
+        text = data["geometry"]
+        match = _GEOMETRY.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            raise ValueError(
+                f"geometry must be WIDTHxHEIGHT or WIDTHxHEIGHT+X+Y, e.g. 200x100+10+20, "
+                f"got {text!r:.60}"
+            )
+        width, height, x, y = match.groups()
+        return {"x": x or 0, "y": y or 0, "width": width, "height": height}
+
+
+class RotateParams(OpParams):
+    """Rotate clockwise."""
+
+    angle: float = Field(
+        ge=-360,
+        le=360,
+        description="Degrees clockwise (negative: counter-clockwise). Multiples of 90 are exact "
+        "and lossless; other angles enlarge the canvas to hold the whole rotated image, "
+        f"and work on images up to {MAX_WARP_SIDE:,} pixels a side.",
+    )
+    background: str = Field(
+        "#000000",
+        pattern=_HEX_COLOUR,
+        description="Colour of the corners an angle that is not a multiple of 90 uncovers: "
+        "#RRGGBB, or #RRGGBBAA for the alpha of BGRA images; gray images get its luma.",
+    )
+
+
+class FlipParams(OpParams):
+    """Mirror the image."""
+
+    direction: Literal["horizontal", "vertical", "both"] = Field(
+        "horizontal",
+        description="horizontal swaps left and right, vertical swaps top and bottom, "
+        "both does both (the same as rotate=180).",
+    )
+
+
+class AutorotateParams(OpParams):
+    """`autorotate` takes no parameters."""
+
+
+def resize_sizes(size: Size, params: ResizeParams) -> list[Size]:
+    width, height = size
+    if params.factor is not None:
+        return [(max(1, round(width * params.factor)), max(1, round(height * params.factor)))]
+    if params.width is not None and params.height is not None:
+        return [(params.width, params.height)]
+    if params.width is not None:
+        return [(params.width, max(1, round(height * params.width / width)))]
+    assert params.height is not None
+    return [(max(1, round(width * params.height / height)), params.height)]
+
+
+def resize(image: np.ndarray, params: ResizeParams) -> np.ndarray:
+    """Area averaging when shrinking (no aliasing), bilinear when enlarging."""
+    ((width, height),) = resize_sizes(size_of(image), params)
+    src_width, src_height = size_of(image)
+    shrinking = width <= src_width and height <= src_height
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def split_sizes(size: Size, params: SplitParams) -> list[Size]:
+    """Left and top halves are floor(side / 2), right and bottom ones the rest."""
+    width, height = size
+    if width < 2 or height < 2:
+        raise InvalidParameter(
+            f"split needs an image of at least 2×2 pixels to make four quadrants, "
+            f"got {width}×{height}"
+        )
+    left, top = width // 2, height // 2
+    right, bottom = width - left, height - top
+    return [(left, top), (right, top), (left, bottom), (right, bottom)]
+
+
+def split(image: np.ndarray, params: SplitParams) -> list[np.ndarray]:
+    """Top-left, top-right, bottom-left, bottom-right: copies, not views of the input."""
+    split_sizes(size_of(image), params)
+    height, width = image.shape[:2]
+    x, y = width // 2, height // 2
+    return [
+        image[:y, :x].copy(),
+        image[:y, x:].copy(),
+        image[y:, :x].copy(),
+        image[y:, x:].copy(),
+    ]
+
+
+def crop_box(size: Size, params: CropParams) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the region clipped to the image; refused when empty."""
+    width, height = size
+    if params.x >= width or params.y >= height:
+        raise InvalidParameter(
+            f"the region starts at x={params.x}, y={params.y}, outside the {width}×{height} image"
+        )
+    right = width if params.width is None else min(width, params.x + params.width)
+    bottom = height if params.height is None else min(height, params.y + params.height)
+    return params.x, params.y, right, bottom
+
+
+def crop_sizes(size: Size, params: CropParams) -> list[Size]:
+    left, top, right, bottom = crop_box(size, params)
+    return [(right - left, bottom - top)]
+
+
+def crop(image: np.ndarray, params: CropParams) -> np.ndarray:
+    left, top, right, bottom = crop_box(size_of(image), params)
+    return image[top:bottom, left:right].copy()
+
+
+def rotate_sizes(size: Size, params: RotateParams) -> list[Size]:
+    """Right angles swap or keep the sides; other angles give the rotated bounding box."""
+    width, height = size
+    turn = _turn(params.angle)
+    if turn in (90, 270):
+        return [(height, width)]
+    if turn in (0, 180):
+        return [(width, height)]
+    cos, sin = abs(math.cos(math.radians(turn))), abs(math.sin(math.radians(turn)))
+    result = (max(1, round(width * cos + height * sin)), max(1, round(width * sin + height * cos)))
+    if max(width, height, *result) > MAX_WARP_SIDE:
+        raise InvalidParameter(
+            f"rotate by {params.angle:g}° works on images up to {MAX_WARP_SIDE:,} pixels a side "
+            f"(only multiples of 90° go beyond); {width}×{height} would become "
+            f"{result[0]}×{result[1]}"
+        )
+    return [result]
+
+
+def rotate(image: np.ndarray, params: RotateParams) -> np.ndarray:
+    ((width, height),) = rotate_sizes(size_of(image), params)
+    turn = _turn(params.angle)
+    if turn == 0:
+        return image.copy()
+    if turn in (90, 180, 270):
+        code = {
+            90: cv2.ROTATE_90_CLOCKWISE,
+            180: cv2.ROTATE_180,
+            270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+        }[int(turn)]
+        return cv2.rotate(image, code)
+    src_height, src_width = image.shape[:2]
+    # OpenCV turns counter-clockwise for positive angles; centre the result on the new canvas
+    matrix = cv2.getRotationMatrix2D(((src_width - 1) / 2, (src_height - 1) / 2), -turn, 1.0)
+    matrix[0, 2] += (width - src_width) / 2
+    matrix[1, 2] += (height - src_height) / 2
+    return cv2.warpAffine(
+        image,
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=_border_value(image, params.background),
+    )
+
+
+def flip(image: np.ndarray, params: FlipParams) -> np.ndarray:
+    return cv2.flip(image, {"horizontal": 1, "vertical": 0, "both": -1}[params.direction])
+
+
+def autorotate(image: np.ndarray, params: AutorotateParams) -> np.ndarray:
+    """Decoding already turns every image upright by its EXIF orientation; nothing is left to do."""
+    return image
+
+
+def _turn(angle: float) -> float:
+    """The angle in [0, 360); a tiny negative angle modulo 360 rounds to 360.0, hence twice."""
+    return angle % 360 % 360
+
+
+def _border_value(image: np.ndarray, colour: str) -> tuple[float, float, float, float]:
+    digits = colour.removeprefix("#")
+    red, green, blue = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
+    alpha = int(digits[6:8], 16) if len(digits) == 8 else 255
+    if image.ndim == 2:
+        luma = round(0.299 * red + 0.587 * green + 0.114 * blue)
+        return luma, luma, luma, luma
+    return blue, green, red, alpha

@@ -1,0 +1,98 @@
+"""POST /v1/transform: one upload, any chain, the result in the format asked for."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.images import encode, photo
+
+IMAGE = photo(120, 80, seed=4)
+
+
+def post(client: TestClient, ops: str, data: bytes | None = None, **form: str):  # type: ignore[no-untyped-def]
+    files = {"file": ("pic.png", encode(IMAGE) if data is None else data)}
+    return client.post("/v1/transform", files=files, data={"ops": ops, **form})
+
+
+def decode(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image is not None
+    return image
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        "resize=0.5,grayscale,blur=5",
+        '["resize=0.5", "grayscale", {"op": "blur", "kernel_size": 5}]',
+    ],
+)
+def test_chain_in_both_spellings(client: TestClient, ops: str) -> None:
+    response = post(client, ops)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"  # the input's format
+    result = decode(response.content)
+    small = cv2.resize(IMAGE, (60, 40), interpolation=cv2.INTER_AREA)
+    expected = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+    assert np.array_equal(result, expected)
+
+
+def test_format_and_quality(client: TestClient) -> None:
+    best = post(client, "grayscale", format="jpeg", quality="95")
+    worst = post(client, "grayscale", format="jpg", quality="5")
+    assert best.headers["content-type"] == worst.headers["content-type"] == "image/jpeg"
+    assert best.content[:3] == b"\xff\xd8\xff"
+    assert len(worst.content) < len(best.content)
+    webp = post(client, "resize=0.5,format=webp")
+    assert webp.headers["content-type"] == "image/webp"
+    assert decode(webp.content).shape[:2] == (40, 60)
+
+
+def test_jpeg_input_gives_jpeg(client: TestClient) -> None:
+    response = post(client, "grayscale", data=encode(IMAGE, ".jpg"))
+    assert response.headers["content-type"] == "image/jpeg"
+
+
+def test_split_returns_a_zip_of_quadrants(client: TestClient) -> None:
+    response = post(client, "split")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = archive.namelist()
+        assert names == [f"pic_{i}.png" for i in range(4)]
+        quadrants = [decode(archive.read(name)) for name in names]
+    assert np.array_equal(quadrants[0], IMAGE[:40, :60])
+    assert np.array_equal(quadrants[3], IMAGE[40:, 60:])
+
+
+@pytest.mark.parametrize(
+    ("ops", "form", "status", "words"),
+    [
+        ("sharpen=x", {}, 422, "sharpen"),
+        ("nope", {}, 422, "unknown operation"),
+        ("resize=0.5,,grayscale", {}, 422, "2"),
+        ("[not json", {}, 422, "JSON"),
+        ("grayscale", {"format": "gif"}, 422, "format"),
+        ("grayscale", {"quality": "0"}, 422, "quality"),
+        ("resize=100,resize=100", {}, 422, "the limit is"),
+    ],
+)
+def test_bad_requests(
+    client: TestClient, ops: str, form: dict[str, str], status: int, words: str
+) -> None:
+    response = post(client, ops, **form)
+    assert response.status_code == status, response.text
+    assert words in str(response.json()["detail"])
+
+
+def test_bad_files(client: TestClient) -> None:
+    assert post(client, "grayscale", data=b"").status_code == 422
+    assert post(client, "grayscale", data=b"plain text, not a picture").status_code == 415
+    missing = client.post("/v1/transform", data={"ops": "grayscale"})
+    assert missing.status_code == 422
