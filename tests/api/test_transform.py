@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.images import encode, photo
 
@@ -96,3 +98,52 @@ def test_bad_files(client: TestClient) -> None:
     assert post(client, "grayscale", data=b"plain text, not a picture").status_code == 415
     missing = client.post("/v1/transform", data={"ops": "grayscale"})
     assert missing.status_code == 422
+
+
+OP_WORDS = [
+    "resize",
+    "split",
+    "blur",
+    "crop",
+    "rotate",
+    "flip",
+    "grayscale",
+    "threshold",
+    "sharpen",
+    "brightness",
+    "contrast",
+    "grid",
+    "format",
+    "quality",
+    "collage",
+    "nope",
+]
+VALUES = ["", "0", "1", "2", "0.5", "-1", "3", "90", "255", "1e9", "nan", "x", "4x4+1+1", "webp"]
+
+
+@given(
+    items=st.lists(
+        st.builds(
+            lambda n, v: n if v is None else f"{n}={v}",
+            st.sampled_from(OP_WORDS),
+            st.none() | st.sampled_from(VALUES),
+        ),
+        max_size=5,
+    )
+)
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+def test_any_chain_is_a_200_or_a_422_never_a_500(client: TestClient, items: list[str]) -> None:
+    response = post(client, ",".join(items), data=SMALL)
+    assert response.status_code in (200, 422), (items, response.text)
+    if response.status_code == 422:
+        assert response.json()["detail"]
+    else:
+        assert response.content
+
+
+SMALL = encode(photo(24, 16, seed=1))

@@ -86,9 +86,13 @@ def quality_of(steps: Sequence[Step], default: int = DEFAULT_QUALITY) -> int:
 def transform(
     item: Checked, steps: Sequence[Step], fmt: codec.OutputFormat, quality: int, png_level: int
 ) -> list[bytes]:
-    """Decode, run the chain, encode every result."""
-    image = codec.decode(item.data, item.info, "color", item.name)
-    results = pipeline.run(steps, [image])
+    """Decode (JPEGs shrunk on load when the chain starts by shrinking), run, encode."""
+    scale, chain = 1, list(steps)
+    if item.info.format == "JPEG":
+        size = (item.info.width, item.info.height)
+        scale, chain = pipeline.shrink_on_load(steps, size, codec.JPEG_SCALES)
+    image = codec.decode(item.data, item.info, "color", item.name, scale=scale)
+    results = pipeline.run(chain, [image])
     return [
         codec.encode(result, fmt, quality=quality, png_compression=png_level) for result in results
     ]

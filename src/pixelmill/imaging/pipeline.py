@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging.ops import OpParams, Size
+from pixelmill.imaging.ops.geometry import ResizeParams, resize_sizes
 from pixelmill.imaging.ops.output import FormatParams, OutputOptions, QualityParams
 from pixelmill.imaging.registry import Operation, known_names, lookup, markdown_table
 
@@ -42,6 +43,7 @@ __all__ = [
     "parse_text",
     "plan",
     "run",
+    "shrink_on_load",
 ]
 
 MAX_STEPS = 64
@@ -155,6 +157,30 @@ def run(steps: Sequence[Step], images: list[np.ndarray]) -> list[np.ndarray]:
         except InvalidParameter as exc:
             raise InvalidParameter(f"{_where(step, index)}: {exc.detail}") from None
     return images
+
+
+def shrink_on_load(
+    steps: Sequence[Step], size: Size, scales: Sequence[int]
+) -> tuple[int, list[Step]]:
+    """The largest of `scales` a decoder may shrink by, and the chain to run on that image.
+
+    When the chain's first pixel work is a resize that makes both sides at least that many
+    times smaller, the image can be decoded already smaller (JPEG's DCT scaling, as libvips,
+    imgproxy and thumbor do); the resize then goes from the smaller image to exactly the size
+    it would have made from the full one. Otherwise: scale 1 and the chain unchanged.
+    """
+    for index, step in enumerate(steps):
+        if step.op.output:
+            continue
+        if not isinstance(step.params, ResizeParams):
+            break
+        ((width, height),) = resize_sizes(size, step.params)
+        for scale in sorted(scales, reverse=True):
+            if -(-size[0] // scale) >= width and -(-size[1] // scale) >= height:
+                exact = Step(step.op, ResizeParams(width=width, height=height), step.position)
+                return scale, [*steps[:index], exact, *steps[index + 1 :]]
+        break
+    return 1, list(steps)
 
 
 def output_options(steps: Sequence[Step]) -> OutputOptions:
