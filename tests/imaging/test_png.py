@@ -50,13 +50,14 @@ def test_refuses_other_depths_and_levels() -> None:
         png.encode(np.zeros((2, 2), np.uint8), level=10)
 
 
+@pytest.mark.parametrize("level", [1, 6])
 @pytest.mark.parametrize("bands", [2, 3, 8])
-def test_deflate_in_parallel_bands_is_one_valid_stream(bands: int) -> None:
+def test_deflate_in_parallel_bands_is_one_valid_stream(bands: int, level: int) -> None:
     image = RNG.integers(0, 256, (1500, 1100, 3), dtype=np.uint8)  # ~4.9 MB of rows
     image[200:900] = 128  # flat rows compress; noisy rows do not
     with ThreadPoolExecutor(bands) as pool:
-        data = png.encode(image, 1, bands=bands, map_fn=pool.map)
-    assert data != png.encode(image, 1)  # really cut into several deflate pieces
+        data = png.encode(image, level, bands=bands, map_fn=pool.map)
+    assert data != png.encode(image, level)  # really cut into several deflate pieces
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(decoded, image)
     with Image.open(io.BytesIO(data)) as img:  # Pillow checks the CRCs and the Adler-32

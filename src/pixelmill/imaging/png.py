@@ -6,8 +6,8 @@ photos and on the flat areas of a collage), and the filtered rows are cut into b
 deflated in parallel, pigz-style: each band is a raw deflate stream ended by a sync flush, so
 the bands join into one valid zlib stream, whose Adler-32 is taken over the whole. ISA-L is
 several times faster than zlib at its fast levels (0-3), with smaller output than zlib
-level 1; levels 4-9 use zlib for users who want the smallest files. The container itself is
-four chunks, written by hand.
+level 1; levels 4-9 use zlib, in pieces too, for users who want smaller files. The
+container itself is four chunks, written by hand.
 """
 
 from __future__ import annotations
@@ -66,11 +66,9 @@ def _png_order(image: np.ndarray) -> np.ndarray:
 
 def _deflate(raw: np.ndarray, level: int, bands: int, map_fn: MapFn) -> bytes:
     """One zlib stream of `raw`, deflated in up to `bands` independent pieces."""
-    if level > 3:
-        return zlib.compress(raw.data, level)
     count = max(1, min(bands, raw.nbytes // _MIN_BAND_BYTES, raw.shape[0]))
     if count == 1:
-        return isal_zlib.compress(raw.data, level)
+        return isal_zlib.compress(raw.data, level) if level <= 3 else zlib.compress(raw.data, level)
     cuts = np.linspace(0, raw.shape[0], count + 1).astype(int)
     pieces = [
         (raw[a:b], level, i == count - 1) for i, (a, b) in enumerate(itertools.pairwise(cuts))
@@ -82,9 +80,11 @@ def _deflate(raw: np.ndarray, level: int, bands: int, map_fn: MapFn) -> bytes:
 
 def _deflate_piece(piece: tuple[np.ndarray, int, bool]) -> bytes:
     rows, level, last = piece
-    compressor = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)  # raw deflate
-    flush = isal_zlib.Z_FINISH if last else isal_zlib.Z_SYNC_FLUSH
-    return compressor.compress(rows.data) + compressor.flush(flush)
+    library: Any = isal_zlib if level <= 3 else zlib  # both release the GIL while they work
+    compressor = library.compressobj(level, library.DEFLATED, -15)  # raw deflate
+    flush = library.Z_FINISH if last else library.Z_SYNC_FLUSH
+    data: bytes = compressor.compress(rows.data) + compressor.flush(flush)
+    return data
 
 
 def _chunk(kind: bytes, payload: bytes = b"") -> bytes:
