@@ -55,6 +55,49 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Logging level name.")
 
+    # database, queues, stored files
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL (postgresql+psycopg://... in production); "
+        "default: SQLite at <data dir>/pixelmill.db.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL; set it to run queues and broadcast through Redis and workers "
+        "as separate processes. Unset: the embedded default (in-process queues and workers).",
+    )
+    redis_prefix: str = Field(
+        "pixelmill", min_length=1, description="Prefix of every Redis key and stream."
+    )
+    storage_dir: Path | None = Field(
+        None, description="Where processed images are stored (default <data dir>/images)."
+    )
+    queue_max_length: int = Field(
+        10_000, ge=1, description="Messages a queue may hold; past it, new jobs get a 503."
+    )
+    max_deliveries: int = Field(
+        5, ge=1, description="Deliveries of a message before it goes to the dead-letter stream."
+    )
+    claim_idle_ms: int = Field(
+        60_000,
+        ge=100,
+        description="A message pending this long with a consumer is taken over by another "
+        "(longer than the longest job).",
+    )
+    heartbeat_seconds: float = Field(
+        5.0, gt=0, description="How often workers report that they are alive."
+    )
+
+    # captions
+    caption_font: str | None = Field(
+        None, description="Font for captions: a file path or a family name (default DejaVu Sans)."
+    )
+    caption_font_size: int = Field(12, ge=4, le=512, description="Caption font size in pixels.")
+    caption_overlay: bool = Field(
+        False, description="Lay the caption band over the bottom of the image instead of below."
+    )
+    max_description_chars: int = Field(200, ge=1, le=10_000, description="Caption text limit.")
+
     # limits
     max_upload_bytes: int = Field(25 * MiB, ge=1, description="Largest uploaded file (413).")
     max_request_bytes: int = Field(100 * MiB, ge=1, description="Largest request body (413).")
@@ -91,6 +134,14 @@ class Settings(BaseSettings):
     @property
     def files_root_path(self) -> Path:
         return self.files_root or self.data_dir / "files"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'pixelmill.db'}"
+
+    @property
+    def storage_path(self) -> Path:
+        return self.storage_dir or self.data_dir / "images"
 
     @property
     def log_path(self) -> Path:
