@@ -68,3 +68,43 @@ def running_server(
             process.kill()
             process.wait()
         log.close()
+
+
+def start_pixelmill(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`pixelmill ARGS` in the background with ENV added, its output in LOG."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pixelmill", *args],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
+) -> None:
+    """Poll /health until 200 (every component up), or fail with the server's log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server not healthy: {log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)

@@ -61,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, help="worker processes (default: CPUs available)")
     run.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
     run.set_defaults(run=_run)
+
+    migrate = commands.add_parser("migrate", help="apply the database migrations")
+    migrate.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
+    migrate.set_defaults(run=_migrate)
+
+    worker = commands.add_parser("worker", help="run background services (needs Redis)")
+    worker.add_argument("service", choices=["captioner", "storer", "all"])
+    worker.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
+    worker.set_defaults(run=_worker)
     return parser
 
 
@@ -187,6 +196,51 @@ def _run(args: argparse.Namespace) -> int:
     for source, reason in failures:
         print(f"failed: {source}: {reason}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from pixelmill.storage.db import migrate
+
+    settings: Settings = load_settings(config=args.config)
+    migrate(settings.database)
+    print(f"database is at the latest revision: {_safe_url(settings.database)}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import threading
+
+    from pixelmill.jobs.worker import install_signal_handlers
+    from pixelmill.log import setup_logging
+    from pixelmill.services.runtime import SERVICES, Runtime
+
+    settings: Settings = load_settings(config=args.config)
+    if settings.redis_url is None:
+        print(
+            "pixelmill: workers in their own processes share work through Redis; set "
+            "PIXELMILL_REDIS_URL (without it, `pixelmill serve` runs the services itself)",
+            file=sys.stderr,
+        )
+        return 2
+    setup_logging(settings)
+    runtime = Runtime.open(settings)
+    hard_stop = threading.Event()
+    install_signal_handlers(runtime.stop, hard_stop)
+    runtime.start_workers(SERVICES if args.service == "all" else (args.service,))
+    try:
+        while not runtime.stop.wait(0.5):
+            pass
+    finally:
+        if not hard_stop.is_set():  # a second signal leaves at once, messages in hand unacked
+            runtime.close()
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 _KEEP = frozenset({".png", ".jpg", ".jpeg", ".webp"})

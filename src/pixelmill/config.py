@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         description="A message pending this long with a consumer is taken over by another "
         "(longer than the longest job).",
     )
+    run_workers: bool | None = Field(
+        None,
+        description="Run the background services (captioner, storer) inside `serve`. "
+        "Default: yes in the embedded mode, no when Redis is configured (run "
+        "`pixelmill worker ...` processes instead).",
+    )
     heartbeat_seconds: float = Field(
         5.0, gt=0, description="How often workers report that they are alive."
     )
@@ -96,7 +102,9 @@ class Settings(BaseSettings):
     caption_overlay: bool = Field(
         False, description="Lay the caption band over the bottom of the image instead of below."
     )
-    max_description_chars: int = Field(200, ge=1, le=10_000, description="Caption text limit.")
+    max_description_chars: int = Field(
+        200, ge=1, le=200, description="Caption text limit, in characters (at most 200)."
+    )
 
     # limits
     max_upload_bytes: int = Field(25 * MiB, ge=1, description="Largest uploaded file (413).")

@@ -139,6 +139,16 @@ def framed_bright_half(image: np.ndarray, results: list[np.ndarray]) -> None:
     assert np.all(result[5:15, 2:18] == 30)  # the dark half is gray, unframed
 
 
+def captioned_below(image: np.ndarray, results: list[np.ndarray]) -> None:
+    (result,) = results
+    height = image.shape[0]
+    assert result.shape[0] > height and result.shape[1:] == image.shape[1:]
+    assert np.array_equal(result[:height], image)  # the image is kept above the band
+    band = result[height:]
+    assert band.max() == 255 and (band == 0).mean() > 0.5  # white text on black
+    assert np.array_equal(band[..., 0], band[..., 2])  # gray levels only
+
+
 def gray_dot(height: int, width: int, y: int, x: int) -> np.ndarray:
     image = np.zeros((height, width), np.uint8)
     image[y, x] = 255
@@ -393,6 +403,7 @@ CASES = [
     Case("sharpen keeps alpha", "sharpen=2", bgra(6, 6), pixels({(0, 0, 3): 77, (5, 5, 3): 77})),
     # grid and collage
     Case("grid frames bright segments", "grid=20", half_bright(), framed_bright_half),
+    Case("caption adds a band with white text below", "caption=Hi", bgr(10, 40), captioned_below),
     Case(
         "collage of one image is that image in colour",
         "collage",
@@ -441,6 +452,7 @@ SAMPLES = {
     "blur": "blur=3",
     "sharpen": "sharpen",
     "grid": "grid=2",
+    "caption": "caption=Hi",
     "collage": "collage",
     "format": "format=jpg",
     "quality": "quality=80",

@@ -12,12 +12,13 @@ from fastapi.responses import RedirectResponse
 from pixelmill import __version__
 from pixelmill.api.errors import install_error_handlers
 from pixelmill.api.limits import BodyLimitMiddleware
-from pixelmill.api.routes import collage, health, pipeline, transform
+from pixelmill.api.routes import captions, collage, health, pipeline, transform
 from pixelmill.config import Settings
 from pixelmill.execution.cpus import available_cpus
 from pixelmill.execution.pools import Pools
 from pixelmill.imaging.registry import markdown_table
 from pixelmill.log import setup_logging
+from pixelmill.services.runtime import Runtime
 
 DESCRIPTION = """
 Self-hosted image processing: collages, operation pipelines, captions, face detection and
@@ -42,10 +43,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.results_dir.mkdir(parents=True, exist_ok=True)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.files_root_path.mkdir(parents=True, exist_ok=True)
+        runtime = await asyncio.to_thread(Runtime.open, settings)
+        app.state.runtime = runtime
         await asyncio.to_thread(pools.start)
         try:
+            run_workers = settings.run_workers
+            if run_workers is None:
+                run_workers = runtime.embedded
+            if run_workers:
+                runtime.start_workers()
+            await asyncio.to_thread(runtime.requeue_unfinished)
             yield
         finally:
+            await asyncio.to_thread(runtime.close)
             await asyncio.to_thread(pools.shutdown)
 
     app = FastAPI(
@@ -62,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collage.router)
     app.include_router(pipeline.router)
     app.include_router(transform.router)
+    app.include_router(captions.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

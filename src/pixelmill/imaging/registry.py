@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 
 from pixelmill.imaging.ops import OpParams, Size
 from pixelmill.imaging.ops.blur import BlurParams, blur
+from pixelmill.imaging.ops.caption import CaptionParams, caption, caption_sizes
 from pixelmill.imaging.ops.collage import CollageParams, collage, layout
 from pixelmill.imaging.ops.color import GrayscaleParams, grayscale
 from pixelmill.imaging.ops.geometry import (
@@ -178,6 +179,19 @@ OPERATIONS: dict[str, Operation] = {
             grid,
             "Red frames on segments brighter than the threshold.",
             primary="segment_size",
+        ),
+        Operation(
+            "caption",
+            CaptionParams,
+            caption,
+            "Write the text in white on a black band added below the image (`overlay`: laid "
+            "over its bottom, keeping the size), wrapped by words to the image width; a word "
+            "longer than a line is broken, line breaks are kept. The band is the lines (the "
+            "font's ascent + descent each) plus the padding above and below. Channels are "
+            "kept. The comma-separated text form of a chain cannot carry a comma in the text: "
+            "use the JSON form.",
+            primary="text",
+            size=caption_sizes,
         ),
         Operation(
             "collage",

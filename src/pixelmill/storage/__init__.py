@@ -1,1 +1,1 @@
-"""Where results live: files on disk (and, later, the database)."""
+"""Where results live: the database (models, repository, migrations) and files on disk."""

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from pixelmill import __version__
 from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.services.runtime import SERVICES, Runtime
 
 router = APIRouter(tags=["health"])
+
+
+async def _check(probe: Callable[[], bool], timeout: float = 3.0) -> bool:
+    """A blocking probe, off the event loop, that counts as down if it hangs or raises."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(probe), timeout)
+    except Exception:
+        return False
+
 
 _EXAMPLE = {
     "status": "ok",
@@ -19,6 +31,10 @@ _EXAMPLE = {
     "components": {
         "workers": {"status": "ok", "processes": 2, "threads": 2, "restarts": 0},
         "results_dir": {"status": "ok"},
+        "database": {"status": "ok"},
+        "queue": {"status": "ok", "kind": "embedded"},
+        "captioner": {"status": "ok", "alive": 1},
+        "storer": {"status": "ok", "alive": 1},
     },
 }
 
@@ -34,9 +50,14 @@ _EXAMPLE = {
         503: {"description": "A component is down: `status` is `degraded`, `failing` names it"},
     },
 )
-async def health(settings: SettingsDep, pools: PoolsDep) -> JSONResponse:
+async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JSONResponse:
     """200 with each component's state; 503 `degraded` when one is down."""
-    workers = await pools.ping(timeout=2.0)
+    runtime: Runtime = request.app.state.runtime
+    workers, database, queue = await asyncio.gather(
+        pools.ping(timeout=2.0),
+        _check(runtime.database.ping),
+        _check(runtime.queue.ping),
+    )
     components: dict[str, dict[str, Any]] = {
         "workers": {
             # "busy": every worker is taken by requests in hand, which is healthy.
@@ -49,7 +70,15 @@ async def health(settings: SettingsDep, pools: PoolsDep) -> JSONResponse:
         "results_dir": {
             "status": "ok" if os.access(settings.results_dir, os.W_OK) else "down",
         },
+        "database": {"status": "ok" if database else "down"},
+        "queue": {
+            "status": "ok" if queue else "down",
+            "kind": "embedded" if runtime.embedded else "redis",
+        },
     }
+    for service in SERVICES:
+        alive = await asyncio.to_thread(runtime.alive, service) if queue else 0
+        components[service] = {"status": "ok" if alive else "down", "alive": alive}
     failing = [name for name, state in components.items() if state["status"] != "ok"]
     body: dict[str, Any] = {
         "status": "degraded" if failing else "ok",

@@ -1,0 +1,181 @@
+"""`/api/images`: the captions surface (upload with a description, list, fetch)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from pixelmill.api.deps import SettingsDep
+from pixelmill.errors import EmptyUpload, InvalidParameter, NotFound, Unavailable
+from pixelmill.imaging import codec
+from pixelmill.services import captions
+from pixelmill.services.runtime import Runtime
+from pixelmill.storage.files import write_atomically
+
+router = APIRouter(prefix="/api/images", tags=["captions"])
+
+Status = Literal["queued", "processing", "stored", "failed"]
+
+
+class Accepted(BaseModel):
+    id: str = Field(examples=["3f0c9d2e6b7a4c1f9e8d7c6b5a493827"])
+    status: Status = "queued"
+    received_at: datetime = Field(description="When the upload was received (UTC, ISO 8601).")
+
+
+class CaptionItem(BaseModel):
+    id: str
+    received_at: datetime
+    description: str
+    status: Status
+    url: str = Field(description="Where the captioned JPEG is served once stored.")
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
+    error: str | None = None
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Upload an image with a description to be captioned",
+    responses={
+        413: {"description": "The file is over the byte or pixel limit"},
+        415: {"description": "The file is not an image"},
+        422: {"description": "No image, no description, or a description over the limit"},
+        503: {"description": "The queue cannot take the job now; nothing was kept"},
+    },
+)
+async def accept(
+    request: Request,
+    settings: SettingsDep,
+    description: Annotated[
+        str | None,
+        Form(description="Text for the caption, 1-200 characters of UTF-8", examples=["Привет"]),
+    ] = None,
+    image: Annotated[UploadFile | None, File(description="The image (JPEG, PNG, ...)")] = None,
+    file: Annotated[UploadFile | None, File(description="Accepted instead of `image`")] = None,
+) -> Accepted:
+    """Record the job, queue it and answer 202 at once; the caption is made in the background."""
+    upload = image or file
+    if upload is None:
+        raise InvalidParameter("an image is required: send it in the field `image` (or `file`)")
+    if description is None or not description.strip():
+        raise InvalidParameter("a description is required (1 to 200 characters)")
+    if len(description) > settings.max_description_chars:
+        raise InvalidParameter(
+            f"description is {len(description)} characters; "
+            f"the limit is {settings.max_description_chars}"
+        )
+    codec.check_bytes(upload.size or 0, settings.max_upload_bytes, "image")
+    data = await upload.read()
+    if not data:
+        raise EmptyUpload("image is empty (0 bytes)")
+    codec.sniff(data, max_pixels=settings.max_pixels, name="image")
+
+    runtime = _runtime(request)
+    id, received_at = uuid.uuid4().hex, datetime.now(UTC)
+    await asyncio.to_thread(_record_and_queue, runtime, id, data, description, received_at)
+    return Accepted(id=id, received_at=received_at)
+
+
+def _record_and_queue(
+    runtime: Runtime, id: str, data: bytes, description: str, received_at: datetime
+) -> None:
+    """Row first (the id is known at once), then the queue; undone whole if the queue says no."""
+    try:
+        with runtime.database.session() as session:
+            runtime.repository.add(session, id, received_at, description)
+    except Exception as exc:
+        raise Unavailable(f"database unavailable: {type(exc).__name__}") from None
+    inbox = runtime.inbox_dir
+    try:
+        if inbox is not None:
+            write_atomically(inbox / id, data)
+        runtime.put(captions.INBOX, captions.accepted_message(id, data, description, received_at))
+    except Exception:
+        with runtime.database.session() as session:
+            runtime.repository.delete(session, id)
+        if inbox is not None:
+            (inbox / id).unlink(missing_ok=True)
+        raise
+
+
+@router.get("", summary="List captions, newest first")
+async def list_captions(
+    request: Request,
+    response: Response,
+    status: Annotated[Status | None, Query(description="Only items in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[CaptionItem]:
+    """Every accepted item, newest first; the total is in the `X-Total-Count` header."""
+    runtime = _runtime(request)
+
+    def read() -> tuple[list[CaptionItem], int]:
+        with runtime.database.session() as session:
+            rows, total = runtime.repository.list(
+                session, status=status, limit=limit, offset=offset
+            )
+            return [_item(row) for row in rows], total
+
+    items, total = await asyncio.to_thread(read)
+    response.headers["X-Total-Count"] = str(total)
+    return items
+
+
+@router.get(
+    "/{id}",
+    summary="The captioned image",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The captioned JPEG"},
+        404: {"description": "No such id"},
+        409: {"description": "Not stored yet (queued or processing), or failed: see `status`"},
+    },
+)
+async def get_caption(request: Request, id: str) -> Response:
+    runtime = _runtime(request)
+
+    def read() -> Any:
+        with runtime.database.session() as session:
+            row = runtime.repository.get(session, id)
+            return None if row is None else (row.status, row.file_path, row.error)
+
+    found = await asyncio.to_thread(read)
+    if found is None:
+        raise NotFound(f"no image with id {id!r}")
+    status, file_path, error = found
+    if status != "stored":
+        detail = f"image {id} is {status}" + (f": {error}" if error else "; try again shortly")
+        return JSONResponse({"detail": detail, "status": status}, status_code=409)
+    path = Path(file_path)
+    if not path.is_file():
+        raise NotFound(f"the stored file of image {id} is missing from storage")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+def _item(row: Any) -> CaptionItem:
+    return CaptionItem(
+        id=row.id,
+        received_at=row.received_at,
+        description=row.description,
+        status=row.status,
+        url=f"/api/images/{row.id}",
+        width=row.width,
+        height=row.height,
+        size_bytes=row.size_bytes,
+        error=row.error,
+    )

@@ -1,0 +1,110 @@
+"""Heartbeats: each worker says it is alive every `heartbeat_seconds`; silence for three
+intervals means it is gone.
+
+On Redis a beat is `SET <prefix>:heartbeat:<service>:<consumer> <unix time> PX 3×interval`,
+and the living consumers of a service are the keys SCAN still finds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from pixelmill.errors import Unavailable
+
+MISSED_BEATS = 3  # beats a consumer may miss before it counts as gone
+
+
+class Heartbeats(Protocol):
+    """Where workers report that they are alive."""
+
+    def beat(self, service: str, consumer: str) -> None:
+        """CONSUMER of SERVICE is alive now."""
+        ...
+
+    def alive(self, service: str) -> list[str]:
+        """The consumers of SERVICE that beat within the last three intervals, sorted."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class RedisHeartbeats:
+    """Heartbeats as expiring Redis keys."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        heartbeat_seconds: float,
+        socket_timeout: float = 5.0,
+        socket_connect_timeout: float = 2.0,
+    ) -> None:
+        self._prefix = prefix
+        self._ttl_ms = max(1, round(MISSED_BEATS * heartbeat_seconds * 1000))
+        self._redis = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            retry=Retry(
+                ExponentialBackoff(cap=0.2, base=0.05),
+                retries=1,
+                supported_errors=(redis.ConnectionError,),
+            ),
+        )
+
+    def beat(self, service: str, consumer: str) -> None:
+        try:
+            self._redis.set(self._key(service, consumer), f"{time.time():.3f}", px=self._ttl_ms)
+        except redis.RedisError as error:
+            raise Unavailable("heartbeats unavailable: cannot reach Redis") from error
+
+    def alive(self, service: str) -> list[str]:
+        start = self._key(service, "")
+        pattern = _escape_glob(start) + "*"
+        try:
+            keys = list(self._redis.scan_iter(match=pattern, count=1000))
+        except redis.RedisError as error:
+            raise Unavailable("heartbeats unavailable: cannot reach Redis") from error
+        return sorted({key.decode()[len(start) :] for key in keys})
+
+    def close(self) -> None:
+        self._redis.close()
+
+    def _key(self, service: str, consumer: str) -> str:
+        return f"{self._prefix}:heartbeat:{service}:{consumer}"
+
+
+class MemoryHeartbeats:
+    """Heartbeats held in this process; thread-safe."""
+
+    def __init__(self, *, heartbeat_seconds: float) -> None:
+        self._ttl = MISSED_BEATS * heartbeat_seconds
+        self._last: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def beat(self, service: str, consumer: str) -> None:
+        with self._lock:
+            self._last[(service, consumer)] = time.monotonic()
+
+    def alive(self, service: str) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            for gone in [k for k, at in self._last.items() if now - at >= self._ttl]:
+                del self._last[gone]
+            return sorted(consumer for named, consumer in self._last if named == service)
+
+    def close(self) -> None:
+        pass
+
+
+def _escape_glob(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

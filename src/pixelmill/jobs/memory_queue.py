@@ -1,0 +1,193 @@
+"""The job queue in this process, for the embedded default: same semantics as Redis Streams.
+
+A stream holds waiting messages (in order) and pending ones (taken, not acknowledged).
+`retry_later` puts a message back at the end of the waiting line at once; a pending message
+idle longer than `claim_idle_ms` is taken over by the next `take`, as on Redis. Nothing
+survives the process: the API and the database make accepted work durable in this mode.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pixelmill.errors import Unavailable
+from pixelmill.jobs.queue import (
+    DEAD_DELIVERIES,
+    DEAD_GROUP,
+    DEAD_ID,
+    DEAD_REASON,
+    Message,
+    QueueDown,
+    check_fields,
+)
+
+log = logging.getLogger("pixelmill.jobs")
+
+
+@dataclass
+class _Entry:
+    id: str
+    fields: dict[str, bytes]
+    deliveries: int = 0
+    consumer: str = ""
+    taken_at: float = 0.0
+
+    def deliver(self, consumer: str, now: float) -> Message:
+        self.deliveries += 1
+        self.consumer = consumer
+        self.taken_at = now
+        return Message(self.id, dict(self.fields), self.deliveries)
+
+
+@dataclass
+class _Stream:
+    group: str | None = None
+    waiting: deque[_Entry] = field(default_factory=deque)
+    pending: dict[str, _Entry] = field(default_factory=dict)
+    dead: deque[Message] = field(default_factory=deque)
+
+
+class MemoryQueue:
+    """JobQueue held in this process; thread-safe."""
+
+    def __init__(self, max_length: int, *, claim_idle_ms: int = 60_000) -> None:
+        self._max_length = max_length
+        self._claim_idle = claim_idle_ms / 1000
+        self._streams: dict[str, _Stream] = {}
+        self._ids = itertools.count(1)
+        self._changed = threading.Condition()
+        self._closed = False
+
+    def put(self, stream: str, fields: Mapping[str, bytes]) -> str:
+        check_fields(fields)
+        with self._changed:
+            self._check_open()
+            held = self._stream(stream)
+            if len(held.waiting) + len(held.pending) >= self._max_length:
+                raise Unavailable(
+                    f"queue full: {stream} holds {self._max_length} messages; try again later"
+                )
+            entry = _Entry(f"{next(self._ids)}-0", dict(fields))
+            held.waiting.append(entry)
+            self._changed.notify_all()
+            return entry.id
+
+    def take(
+        self, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 1000
+    ) -> list[Message]:
+        deadline = time.monotonic() + max(block_ms, 0) / 1000
+        with self._changed:
+            while True:
+                self._check_open()
+                held = self._stream(stream, group)
+                now = time.monotonic()
+                messages = self._reclaim(held, consumer, count, now) or self._take_new(
+                    held, consumer, count, now
+                )
+                if messages or now >= deadline:
+                    return messages
+                self._changed.wait(min(deadline, self._next_claimable(held)) - now)
+
+    def ack(self, stream: str, group: str, message_id: str) -> None:
+        with self._changed:
+            self._stream(stream, group).pending.pop(message_id, None)
+
+    def retry_later(self, stream: str, group: str, message: Message) -> None:
+        with self._changed:
+            held = self._stream(stream, group)
+            entry = held.pending.pop(message.id, None)
+            if entry is not None:
+                held.waiting.append(entry)
+                self._changed.notify_all()
+
+    def dead_letter(self, stream: str, group: str, message: Message, reason: str) -> None:
+        with self._changed:
+            held = self._stream(stream, group)
+            entry = held.pending.pop(message.id, None)
+            if entry is None:
+                log.warning(
+                    "message %s of %s was no longer pending; not dead-lettered", message.id, stream
+                )
+                return
+            letter = {
+                **entry.fields,
+                DEAD_REASON: reason.encode(),
+                DEAD_ID: entry.id.encode(),
+                DEAD_GROUP: group.encode(),
+                DEAD_DELIVERIES: str(entry.deliveries).encode(),
+            }
+            held.dead.append(Message(f"{next(self._ids)}-0", letter, entry.deliveries))
+            while len(held.dead) > self._max_length:
+                held.dead.popleft()
+        log.error(
+            "dead letter: message %s of %s (group %s) after %d deliveries: %s",
+            message.id,
+            stream,
+            group,
+            entry.deliveries,
+            reason,
+        )
+
+    def dead_letters(self, stream: str, *, count: int = 100) -> list[Message]:
+        with self._changed:
+            return list(itertools.islice(self._stream(stream).dead, count))
+
+    def depth(self, stream: str) -> int:
+        with self._changed:
+            held = self._stream(stream)
+            return len(held.waiting) + len(held.pending)
+
+    def pending(self, stream: str, group: str) -> int:
+        with self._changed:
+            return len(self._stream(stream, group).pending)
+
+    def dead(self, stream: str) -> int:
+        with self._changed:
+            return len(self._stream(stream).dead)
+
+    def ping(self) -> bool:
+        return not self._closed
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def _reclaim(self, held: _Stream, consumer: str, count: int, now: float) -> list[Message]:
+        idle = [e for e in held.pending.values() if now - e.taken_at >= self._claim_idle]
+        return [entry.deliver(consumer, now) for entry in idle[:count]]
+
+    def _take_new(self, held: _Stream, consumer: str, count: int, now: float) -> list[Message]:
+        messages: list[Message] = []
+        while held.waiting and len(messages) < count:
+            entry = held.waiting.popleft()
+            held.pending[entry.id] = entry
+            messages.append(entry.deliver(consumer, now))
+        return messages
+
+    def _next_claimable(self, held: _Stream) -> float:
+        if not held.pending:
+            return float("inf")
+        return min(e.taken_at for e in held.pending.values()) + self._claim_idle
+
+    def _stream(self, stream: str, group: str | None = None) -> _Stream:
+        held = self._streams.setdefault(stream, _Stream())
+        if group is not None:
+            if held.group is None:
+                held.group = group
+            elif held.group != group:
+                raise ValueError(
+                    f"stream {stream} is consumed by group {held.group}, not {group}: "
+                    "one group per stream"
+                )
+        return held
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise QueueDown("queue unavailable: closed")

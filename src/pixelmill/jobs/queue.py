@@ -1,0 +1,118 @@
+"""The job queue: what a message is and what every queue adapter does.
+
+Streams and the group that consumes each (one group per stream: a stream is a work queue,
+not a fan-out; live fan-out to websocket clients goes through `pixelmill.events`):
+
+    captions:in   → group captioner   image + description + receive time, from the API
+    captions:out  → group storer      captioned image + description + receive time
+    faces:in      → group faces       image to look for faces in (the faces surface)
+    <stream>:dead                     dead letters of <stream>, never consumed by a worker
+
+Stream names are logical; adapters add the prefix (`<redis_prefix>:captions:in`).
+
+A message's life:
+
+    put ──► waiting ──take──► pending at a consumer ──ack──► gone
+                ▲                 │   │
+                └─ retry_later ───┘   └─dead_letter──► <stream>:dead (reason, original id)
+                   (or idle longer than claim_idle_ms: taken over by another consumer)
+
+Delivery is at least once: a consumer that dies leaves its message pending, and another
+consumer takes it over after `claim_idle_ms`. So handlers are idempotent, and they make their
+result durable (the next stream, or the database and the file) before the worker acknowledges.
+
+Errors: `put` raises `Unavailable` (503) when the queue is full; every method raises
+`QueueDown` (an `Unavailable`) when the queue's backend cannot be reached, so the API answers
+503 and the worker loop backs off and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from pixelmill.errors import Unavailable
+
+# Fields added to a dead letter next to the original fields.
+DEAD_REASON = "dead_reason"
+DEAD_ID = "dead_id"
+DEAD_GROUP = "dead_group"
+DEAD_DELIVERIES = "dead_deliveries"
+
+
+class QueueDown(Unavailable):
+    """The queue's backend cannot be reached; the worker loop backs off and retries."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as a consumer receives it."""
+
+    id: str  # the queue's message id
+    fields: dict[str, bytes]  # payload; values are bytes
+    deliveries: int  # 1 on first delivery, then 2, 3, ...
+
+
+class JobQueue(Protocol):
+    """Bounded streams of messages consumed by groups of workers, delivered at least once."""
+
+    def put(self, stream: str, fields: Mapping[str, bytes]) -> str:
+        """Append a message and return its id; `Unavailable` when full or down (nothing added)."""
+        ...
+
+    def take(
+        self, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 1000
+    ) -> list[Message]:
+        """Messages left idle by a (dead) consumer first, then new ones; [] after block_ms."""
+        ...
+
+    def ack(self, stream: str, group: str, message_id: str) -> None:
+        """The message is done: its result is durable."""
+        ...
+
+    def retry_later(self, stream: str, group: str, message: Message) -> None:
+        """The handler failed: leave the message to be delivered again."""
+        ...
+
+    def dead_letter(self, stream: str, group: str, message: Message, reason: str) -> None:
+        """Give up: copy the message to `<stream>:dead` with the reason, then acknowledge it."""
+        ...
+
+    def dead_letters(self, stream: str, *, count: int = 100) -> list[Message]:
+        """The oldest dead letters of a stream (fields hold the original ones and DEAD_*)."""
+        ...
+
+    def depth(self, stream: str) -> int:
+        """Messages not yet acknowledged: waiting and pending."""
+        ...
+
+    def pending(self, stream: str, group: str) -> int:
+        """Messages taken by a consumer of the group and not yet acknowledged."""
+        ...
+
+    def dead(self, stream: str) -> int:
+        """Messages in the dead-letter stream."""
+        ...
+
+    def ping(self) -> bool:
+        """Whether the backend answers."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def dead_stream(stream: str) -> str:
+    """The dead-letter stream of a stream."""
+    return f"{stream}:dead"
+
+
+def check_fields(fields: Mapping[str, bytes]) -> None:
+    """A message holds at least one field, and every value is bytes."""
+    if not fields:
+        raise ValueError("a message needs at least one field")
+    for name, value in fields.items():
+        if not isinstance(value, bytes):
+            raise TypeError(f"field {name!r} must be bytes, not {type(value).__name__}")

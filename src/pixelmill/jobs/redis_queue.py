@@ -1,0 +1,308 @@
+"""The job queue on Redis Streams, one consumer group per stream.
+
+Keys: the stream `<prefix>:<stream>` and its dead letters `<prefix>:<stream>:dead`.
+
+The bound and the trimming: a stream holds only messages not yet acknowledged, because `ack`
+deletes the entry (XACK then XDEL, atomically). So XLEN is the backlog, and `put` refuses a
+new message (503) when XLEN has reached `max_length`, checking and adding in one Lua script so
+that concurrent API processes cannot overshoot. We never XADD with MAXLEN on a work stream:
+MAXLEN drops the oldest entries whether they were processed or not, and a message the API has
+accepted must not vanish. The price of XDEL is that a stream serves a single group (a second
+group would lose the messages the first has acknowledged). The dead-letter stream is the one
+place trimmed with MAXLEN ~ max_length: every dead letter was logged at ERROR when it died.
+
+Redelivery: a message a consumer took and did not acknowledge stays pending; once idle longer
+than `claim_idle_ms` another consumer (or the same one, for `retry_later`) takes it over with
+XAUTOCLAIM, and its delivery count comes from XPENDING.
+
+Outages: every Redis error becomes `QueueDown` (an `Unavailable`, 503) with a public detail
+that names no host; redis-py reconnects on the next call, so one RedisQueue outlives a
+restart of Redis. Groups lost with the data are created again when XREADGROUP says NOGROUP.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from pixelmill.errors import Unavailable
+from pixelmill.jobs.queue import (
+    DEAD_DELIVERIES,
+    DEAD_GROUP,
+    DEAD_ID,
+    DEAD_REASON,
+    Message,
+    QueueDown,
+    check_fields,
+    dead_stream,
+)
+
+log = logging.getLogger("pixelmill.jobs")
+
+# KEYS[1] stream; ARGV[1] max length, ARGV[2..] field, value, field, value, ...
+_PUT_BELOW_BOUND = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then
+    return false
+end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+"""
+
+# KEYS[1] stream, KEYS[2] dead stream; ARGV[1] group, ARGV[2] id, ARGV[3] dead max length,
+# ARGV[4..] fields of the dead letter. Only a message still pending dies, and only once.
+_DEAD_LETTER = """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+    return 0
+end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+return 1
+"""
+
+# XAUTOCLAIM looks at 10 × count pending entries per call; a take looks this many calls far.
+_CLAIM_SCANS = 10
+
+
+class RedisQueue:
+    """JobQueue on Redis Streams; thread-safe, one instance per process."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        max_length: int,
+        claim_idle_ms: int,
+        socket_timeout: float = 5.0,
+        socket_connect_timeout: float = 2.0,
+        health_check_interval: int = 15,
+    ) -> None:
+        if socket_timeout < 1:
+            raise ValueError("socket_timeout must be at least 1 second")
+        self._prefix = prefix
+        self._max_length = max_length
+        self._claim_idle_ms = claim_idle_ms
+        # a blocking read must return before the socket times out, or it would look like an outage
+        self._max_block_ms = int(socket_timeout * 1000) - 500
+        self._redis = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            health_check_interval=health_check_interval,
+            # one quick retry reconnects a pooled connection Redis closed; more would only
+            # keep the API's 503 waiting. No retry on timeouts: the command may have run.
+            retry=Retry(
+                ExponentialBackoff(cap=0.2, base=0.05),
+                retries=1,
+                supported_errors=(redis.ConnectionError,),
+            ),
+        )
+        self._put_below_bound = self._redis.register_script(_PUT_BELOW_BOUND)
+        self._dead_letter = self._redis.register_script(_DEAD_LETTER)
+        self._groups: set[tuple[str, str]] = set()
+        self._claim_cursors: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def put(self, stream: str, fields: Mapping[str, bytes]) -> str:
+        check_fields(fields)
+        key = self._key(stream)
+        arguments: list[Any] = [self._max_length]
+        for name, value in fields.items():
+            arguments += [name, value]
+        with self._reaching_redis():
+            message_id = self._put_below_bound(keys=[key], args=arguments)
+        if message_id is None:
+            raise Unavailable(
+                f"queue full: {stream} holds {self._max_length} messages; try again later"
+            )
+        return _text(message_id)
+
+    def take(
+        self, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 1000
+    ) -> list[Message]:
+        key = self._key(stream)
+        with self._reaching_redis():
+            self._ensure_group(key, group)
+            try:
+                return self._take(key, group, consumer, count, block_ms)
+            except redis.ResponseError as error:
+                if not str(error).startswith("NOGROUP"):
+                    raise
+                # Redis lost the group (restarted without persistence, or the key was deleted)
+                self._forget_group(key, group)
+                self._ensure_group(key, group)
+                return self._take(key, group, consumer, count, block_ms)
+
+    def ack(self, stream: str, group: str, message_id: str) -> None:
+        key = self._key(stream)
+        with self._reaching_redis():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.xack(key, group, message_id)
+            pipe.xdel(key, message_id)
+            pipe.execute()
+
+    def retry_later(self, stream: str, group: str, message: Message) -> None:
+        # Left pending: XAUTOCLAIM hands it out again once idle longer than claim_idle_ms,
+        # which spaces the retries of a failing message.
+        pass
+
+    def dead_letter(self, stream: str, group: str, message: Message, reason: str) -> None:
+        key = self._key(stream)
+        letter = {
+            **message.fields,
+            DEAD_REASON: reason.encode(),
+            DEAD_ID: message.id.encode(),
+            DEAD_GROUP: group.encode(),
+            DEAD_DELIVERIES: str(message.deliveries).encode(),
+        }
+        arguments: list[Any] = [group, message.id, self._max_length]
+        for name, value in letter.items():
+            arguments += [name, value]
+        with self._reaching_redis():
+            moved = self._dead_letter(keys=[key, self._key(dead_stream(stream))], args=arguments)
+        if moved:
+            log.error(
+                "dead letter: message %s of %s (group %s) after %d deliveries: %s",
+                message.id,
+                stream,
+                group,
+                message.deliveries,
+                reason,
+            )
+        else:
+            log.warning(
+                "message %s of %s was no longer pending; not dead-lettered", message.id, stream
+            )
+
+    def dead_letters(self, stream: str, *, count: int = 100) -> list[Message]:
+        with self._reaching_redis():
+            entries: Any = self._redis.xrange(self._key(dead_stream(stream)), count=count)
+        letters = []
+        for entry_id, fields in entries:
+            decoded = _fields(fields)
+            letters.append(
+                Message(_text(entry_id), decoded, int(decoded.get(DEAD_DELIVERIES, b"0")))
+            )
+        return letters
+
+    def depth(self, stream: str) -> int:
+        with self._reaching_redis():
+            length: Any = self._redis.xlen(self._key(stream))
+        return int(length)
+
+    def pending(self, stream: str, group: str) -> int:
+        with self._reaching_redis():
+            try:
+                summary: Any = self._redis.xpending(self._key(stream), group)
+            except redis.ResponseError as error:
+                if str(error).startswith("NOGROUP"):
+                    return 0
+                raise
+        return int(summary["pending"])
+
+    def dead(self, stream: str) -> int:
+        with self._reaching_redis():
+            length: Any = self._redis.xlen(self._key(dead_stream(stream)))
+        return int(length)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self._redis.close()
+
+    def _take(
+        self, key: str, group: str, consumer: str, count: int, block_ms: int
+    ) -> list[Message]:
+        reclaimed = self._reclaim(key, group, consumer, count)
+        if reclaimed:
+            return reclaimed
+        block = min(block_ms, self._max_block_ms) if block_ms > 0 else None
+        reply: Any = self._redis.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
+        messages = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                messages.append(Message(_text(entry_id), _fields(fields), 1))
+        return messages
+
+    def _reclaim(self, key: str, group: str, consumer: str, count: int) -> list[Message]:
+        """Take over messages pending longer than claim_idle_ms, with their delivery counts."""
+        claimed: list[tuple[str, dict[str, bytes]]] = []
+        for _ in range(_CLAIM_SCANS):
+            start = self._claim_cursors.get((key, group), "0-0")
+            reply: Any = self._redis.xautoclaim(
+                key, group, consumer, self._claim_idle_ms, start, count=count
+            )
+            cursor, entries = _text(reply[0]), reply[1]
+            self._claim_cursors[(key, group)] = cursor
+            # entries deleted while pending come back empty (Redis 6.2) and are dropped
+            claimed = [(_text(i), _fields(f)) for i, f in entries if i is not None and f]
+            if claimed or cursor == "0-0":
+                break
+        if not claimed:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for entry_id, _ in claimed:
+            pipe.xpending_range(key, group, entry_id, entry_id, 1)
+        details = pipe.execute()
+        messages = []
+        for (entry_id, fields), detail in zip(claimed, details, strict=True):
+            if detail:  # else acknowledged in between by its previous consumer
+                messages.append(Message(entry_id, fields, int(detail[0]["times_delivered"])))
+        return messages
+
+    def _ensure_group(self, key: str, group: str) -> None:
+        if (key, group) in self._groups:
+            return
+        try:
+            # from the stream's start: messages put before the first worker came are kept
+            self._redis.xgroup_create(key, group, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if not str(error).startswith("BUSYGROUP"):
+                raise
+        with self._lock:
+            self._groups.add((key, group))
+
+    def _forget_group(self, key: str, group: str) -> None:
+        with self._lock:
+            self._groups.discard((key, group))
+            self._claim_cursors.pop((key, group), None)
+
+    def _key(self, stream: str) -> str:
+        return f"{self._prefix}:{stream}"
+
+    @contextmanager
+    def _reaching_redis(self) -> Iterator[None]:
+        try:
+            yield
+        except redis.RedisError as error:
+            raise QueueDown(f"queue unavailable: {_public_reason(error)}") from error
+
+
+def _public_reason(error: redis.RedisError) -> str:
+    """What went wrong, without hosts or ports."""
+    if isinstance(error, redis.TimeoutError):
+        return "Redis did not answer in time"
+    if isinstance(error, redis.ConnectionError):
+        return "cannot reach Redis"
+    if isinstance(error, redis.ResponseError):
+        code = str(error).split(" ", 1)[0]
+        return f"Redis refused the command ({code})"
+    return f"Redis failed ({type(error).__name__})"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _fields(raw: Mapping[bytes, bytes]) -> dict[str, bytes]:
+    return {_text(name): value for name, value in raw.items()}

@@ -1,0 +1,181 @@
+"""The worker loop: take a message, hand it to the handler, acknowledge it; until stopped.
+
+The handler's contract: make the result durable (put it on the next stream, or write the
+database row and the file) before returning, and be idempotent. The loop acknowledges only
+after the handler returns, so a worker killed mid-message leaves the message to another.
+
+    handler returns               → ack
+    handler raises Unavailable    → something it needs is down, not the message's fault:
+                                    retry_later, then back off like an outage
+    handler raises anything else  → logged with its traceback; retry_later, or dead_letter
+                                    once the message has had max_deliveries
+    the queue is down (QueueDown) → logged once per outage; capped exponential back-off
+
+Shutdown has two phases: `stop` set (first SIGTERM/SIGINT) → the message in hand is finished
+and acknowledged, no other is taken; a second signal raises SystemExit at once, leaving the
+message pending for redelivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from pixelmill.errors import Unavailable
+from pixelmill.jobs.heartbeat import Heartbeats
+from pixelmill.jobs.queue import JobQueue, Message
+
+log = logging.getLogger("pixelmill.worker")
+
+Handler = Callable[[Message], None]
+
+FIRST_BACKOFF_SECONDS = 0.1
+
+
+def run_worker(
+    queue: JobQueue,
+    stream: str,
+    group: str,
+    consumer: str,
+    handler: Handler,
+    *,
+    stop: threading.Event,
+    max_deliveries: int,
+    heartbeats: Heartbeats | None = None,
+    heartbeat_seconds: float = 5.0,
+    block_ms: int = 1000,
+    max_backoff_seconds: float = 10.0,
+) -> None:
+    """Handle the messages of STREAM as CONSUMER of GROUP until STOP is set."""
+    log.info("%s of %s started on %s", consumer, group, stream)
+    pulse = _Pulse(heartbeats, group, consumer, heartbeat_seconds)
+    outage = _Outage(consumer, stop, max_backoff_seconds)
+    while not stop.is_set():
+        pulse.beat_if_due()
+        try:
+            for message in queue.take(stream, group, consumer, count=1, block_ms=block_ms):
+                _handle(queue, stream, group, message, handler, max_deliveries)
+        except Exception as error:  # the queue is down, or what the handler needs
+            outage.wait(error)
+        else:
+            outage.over()
+    log.info("%s of %s stopped", consumer, group)
+
+
+def _handle(
+    queue: JobQueue,
+    stream: str,
+    group: str,
+    message: Message,
+    handler: Handler,
+    max_deliveries: int,
+) -> None:
+    try:
+        handler(message)
+    except Unavailable:
+        queue.retry_later(stream, group, message)
+        raise
+    except Exception as error:
+        log.exception(
+            "%s: message %s failed (delivery %d of %d)",
+            group,
+            message.id,
+            message.deliveries,
+            max_deliveries,
+        )
+        if message.deliveries >= max_deliveries:
+            queue.dead_letter(stream, group, message, repr(error))
+        else:
+            queue.retry_later(stream, group, message)
+    else:
+        queue.ack(stream, group, message.id)  # the handler made its result durable
+
+
+class _Outage:
+    """Capped exponential back-off while something is down; logged once per outage."""
+
+    def __init__(self, consumer: str, stop: threading.Event, max_seconds: float) -> None:
+        self._consumer = consumer
+        self._stop = stop
+        self._max_seconds = max_seconds
+        self._delay = 0.0
+        self._since: float | None = None
+
+    def wait(self, error: Exception) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+            self._delay = FIRST_BACKOFF_SECONDS
+            detail = error.detail if isinstance(error, Unavailable) else repr(error)
+            log.warning("%s: %s; retrying with back-off", self._consumer, detail, exc_info=error)
+        else:
+            self._delay = min(self._delay * 2, self._max_seconds)
+        # jitter, so that workers do not all come back in the same instant
+        self._stop.wait(self._delay * random.uniform(0.5, 1.0))
+
+    def over(self) -> None:
+        if self._since is not None:
+            log.info("%s: back after %.1f s", self._consumer, time.monotonic() - self._since)
+            self._since = None
+
+
+class _Pulse:
+    """Heartbeats every `seconds`, between messages."""
+
+    def __init__(
+        self, heartbeats: Heartbeats | None, service: str, consumer: str, seconds: float
+    ) -> None:
+        self._heartbeats = heartbeats
+        self._service = service
+        self._consumer = consumer
+        self._seconds = seconds
+        self._next = 0.0
+
+    def beat_if_due(self) -> None:
+        now = time.monotonic()
+        if self._heartbeats is None or now < self._next:
+            return
+        self._next = now + self._seconds
+        try:
+            self._heartbeats.beat(self._service, self._consumer)
+        except Unavailable as error:
+            log.debug("%s: no heartbeat: %s", self._consumer, error.detail)
+
+
+def install_signal_handlers(
+    stop: threading.Event, hard_stop: threading.Event | None = None
+) -> Callable[[], None]:
+    """SIGTERM and SIGINT: the first sets STOP, the second sets HARD_STOP and exits at once.
+
+    Call it from the main thread; run worker loops in daemon threads so that the SystemExit
+    raised there ends the process. Returns a function that puts the previous handlers back.
+    """
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if not stop.is_set():
+            log.info("%s: finishing the message in hand; again to stop at once", _name(signum))
+            stop.set()
+            return
+        log.warning("%s again: stopping at once", _name(signum))
+        if hard_stop is not None:
+            hard_stop.set()
+        raise SystemExit(128 + signum)
+
+    previous = {number: signal.signal(number, on_signal) for number in _STOP_SIGNALS}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    return restore
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _name(signum: int) -> str:
+    return signal.Signals(signum).name

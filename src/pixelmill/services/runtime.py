@@ -1,0 +1,153 @@
+"""What the API process and the worker processes share: database, queue, heartbeats, and the
+service threads they run.
+
+The embedded default (no Redis configured) runs the captioner and the storer as threads of
+the API process on in-process queues; every upload is also kept in `<data dir>/inbox` until
+it is stored, so that a job accepted before a restart is queued again after it. With Redis,
+`pixelmill worker ...` processes run the services, and `serve` runs them too only when
+`PIXELMILL_RUN_WORKERS` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pixelmill.config import Settings
+from pixelmill.errors import Unavailable
+from pixelmill.jobs import make_heartbeats, make_queue
+from pixelmill.jobs.heartbeat import Heartbeats
+from pixelmill.jobs.queue import JobQueue, Message
+from pixelmill.jobs.worker import run_worker
+from pixelmill.services import captions
+from pixelmill.storage.db import Database, migrate
+from pixelmill.storage.repository import CaptionRepository
+
+log = logging.getLogger(__name__)
+
+SERVICES = (captions.CAPTIONER, captions.STORER)
+STREAMS = {captions.CAPTIONER: captions.INBOX, captions.STORER: captions.OUTBOX}
+
+
+@dataclass
+class Runtime:
+    """Database, queue and heartbeats, opened once per process, plus its service threads."""
+
+    settings: Settings
+    database: Database
+    queue: JobQueue
+    heartbeats: Heartbeats
+    repository: CaptionRepository = field(default_factory=CaptionRepository)
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        """Migrate the database and connect to everything."""
+        migrate(settings.database)
+        settings.storage_path.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            database=Database(settings.database),
+            queue=make_queue(settings),
+            heartbeats=make_heartbeats(settings),
+        )
+
+    @property
+    def embedded(self) -> bool:
+        return self.settings.redis_url is None
+
+    @property
+    def inbox_dir(self) -> Path | None:
+        """Durable copies of accepted uploads, in the embedded mode only."""
+        return self.settings.data_dir / "inbox" if self.embedded else None
+
+    def start_workers(self, services: Sequence[str] = SERVICES) -> None:
+        """One thread per service, each consuming its stream until `close`."""
+        for service in services:
+            handler = self._handler(service)
+            consumer = f"{socket.gethostname()}:{os.getpid()}:{service}"
+            thread = threading.Thread(
+                target=run_worker,
+                name=f"pixelmill-{service}",
+                args=(self.queue, STREAMS[service], service, consumer, handler),
+                kwargs={
+                    "stop": self.stop,
+                    "max_deliveries": self.settings.max_deliveries,
+                    "heartbeats": self.heartbeats,
+                    "heartbeat_seconds": self.settings.heartbeat_seconds,
+                },
+                daemon=True,
+            )
+            thread.start()
+            self.threads.append(thread)
+            log.info("%s started as %s", service, consumer)
+
+    def requeue_unfinished(self) -> int:
+        """Embedded mode: put back on the queue every accepted job not yet stored."""
+        inbox = self.inbox_dir
+        if inbox is None:
+            return 0
+        with self.database.session() as session:
+            rows = [
+                (r.id, r.description, r.received_at) for r in self.repository.unfinished(session)
+            ]
+        count = 0
+        for id, description, received_at in rows:
+            upload = inbox / id
+            if not upload.is_file():
+                continue
+            message = captions.accepted_message(id, upload.read_bytes(), description, received_at)
+            self.queue.put(captions.INBOX, message)
+            count += 1
+        if count:
+            log.info("queued again %d captions accepted before the restart", count)
+        return count
+
+    def close(self) -> None:
+        """Stop taking work, finish the messages in hand, disconnect."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        self.queue.close()
+        self.database.dispose()
+
+    def alive(self, service: str) -> int:
+        """How many consumers of `service` reported lately (0 when the queue is down)."""
+        try:
+            return len(self.heartbeats.alive(service))
+        except Exception:
+            return 0
+
+    def put(self, stream: str, fields: dict[str, bytes]) -> str:
+        try:
+            return self.queue.put(stream, fields)
+        except Unavailable:
+            raise
+        except Exception as exc:  # a queue must never turn a client's request into a 500
+            raise Unavailable(f"queue unavailable: {exc}") from None
+
+    def _handler(self, service: str) -> Callable[[Message], None]:
+        settings = self.settings
+        if service == captions.CAPTIONER:
+            return captions.Captioner(
+                queue=self.queue,
+                font=settings.caption_font,
+                font_size=settings.caption_font_size,
+                overlay=settings.caption_overlay,
+                max_pixels=settings.max_pixels,
+                max_deliveries=settings.max_deliveries,
+            )
+        if service == captions.STORER:
+            return captions.Storer(
+                database=self.database,
+                repository=self.repository,
+                storage_dir=settings.storage_path,
+                inbox_dir=self.inbox_dir,
+            )
+        raise ValueError(f"unknown service {service!r} (known: {', '.join(SERVICES)})")

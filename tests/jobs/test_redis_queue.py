@@ -1,0 +1,147 @@
+"""What RedisQueue leaves in Redis: key names, stream contents, the bound across processes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from pixelmill.errors import Unavailable
+from pixelmill.jobs import RedisQueue
+from tests.jobs.redis_server import SHARED_REDIS_URL
+
+pytestmark = pytest.mark.redis
+
+STREAM = "captions:in"
+GROUP = "captioner"
+
+
+@pytest.fixture
+def queue(redis_prefix: str) -> Iterator[RedisQueue]:
+    queue = RedisQueue(SHARED_REDIS_URL, redis_prefix, max_length=100, claim_idle_ms=500)
+    yield queue
+    queue.close()
+
+
+def test_streams_live_under_the_prefix(
+    queue: RedisQueue, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    fields = {"image": b"\xff\xd8\xff\x00jpeg", "description": "Привет".encode()}
+    message_id = queue.put(STREAM, fields)
+
+    key = f"{redis_prefix}:captions:in"
+    assert redis_client.type(key) == b"stream"
+    assert redis_client.xrange(key) == [
+        (
+            message_id.encode(),
+            {b"image": b"\xff\xd8\xff\x00jpeg", b"description": "Привет".encode()},
+        )
+    ]
+
+    assert len(queue.take(STREAM, GROUP, "c1")) == 1
+    [group] = redis_client.xinfo_groups(key)
+    assert (group["name"], group["pending"]) == (GROUP.encode(), 1)
+    assert [c["name"] for c in redis_client.xinfo_consumers(key, GROUP)] == [b"c1"]
+
+
+def test_acknowledged_messages_leave_the_stream(
+    queue: RedisQueue, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    key = f"{redis_prefix}:captions:in"
+    ids = [queue.put(STREAM, {"n": str(n).encode()}) for n in range(3)]
+    taken = queue.take(STREAM, GROUP, "c1", count=2)
+    queue.ack(STREAM, GROUP, taken[0].id)
+
+    # the stream holds exactly what is not done: pending ones and waiting ones
+    assert [entry_id.decode() for entry_id, _ in redis_client.xrange(key)] == ids[1:]
+    assert redis_client.xpending(key, GROUP)["pending"] == 1
+
+
+def test_the_dead_letter_stream_holds_the_reason_and_the_original(
+    queue: RedisQueue, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    queue.put(STREAM, {"image": b"\x00\x01", "description": "сломано".encode()})
+    [message] = queue.take(STREAM, GROUP, "c1")
+    queue.dead_letter(STREAM, GROUP, message, "OSError('cannot identify image file')")
+    queue.dead_letter(STREAM, GROUP, message, "again")  # no longer pending: not twice
+
+    [(_, letter)] = redis_client.xrange(f"{redis_prefix}:captions:in:dead")
+    assert letter == {
+        b"image": b"\x00\x01",
+        b"description": "сломано".encode(),
+        b"dead_reason": b"OSError('cannot identify image file')",
+        b"dead_id": message.id.encode(),
+        b"dead_group": b"captioner",
+        b"dead_deliveries": b"1",
+    }
+    assert redis_client.xlen(f"{redis_prefix}:captions:in") == 0
+
+
+def test_the_bound_holds_across_processes(redis_prefix: str, redis_client: redis.Redis) -> None:
+    """Two API processes (two RedisQueue objects), many threads: never more than the bound."""
+    queues = [
+        RedisQueue(SHARED_REDIS_URL, redis_prefix, max_length=10, claim_idle_ms=60_000)
+        for _ in range(2)
+    ]
+    accepted: list[str] = []
+    refused: list[Unavailable] = []
+    lock = threading.Lock()
+
+    def put_five(queue: RedisQueue) -> None:
+        for n in range(5):
+            try:
+                message_id = queue.put(STREAM, {"n": str(n).encode()})
+            except Unavailable as error:
+                with lock:
+                    refused.append(error)
+            else:
+                with lock:
+                    accepted.append(message_id)
+
+    threads = [threading.Thread(target=put_five, args=(queues[i % 2],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for queue in queues:
+        queue.close()
+
+    assert (len(accepted), len(refused)) == (10, 30)
+    stream = [i.decode() for i, _ in redis_client.xrange(f"{redis_prefix}:captions:in")]
+    assert sorted(stream) == sorted(accepted)
+
+
+def test_a_lost_group_is_created_again(
+    queue: RedisQueue, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    queue.put(STREAM, {"n": b"1"})
+    [first] = queue.take(STREAM, GROUP, "c1")
+    queue.ack(STREAM, GROUP, first.id)
+    redis_client.delete(f"{redis_prefix}:captions:in")  # as after a restart without data
+
+    queue.put(STREAM, {"n": b"2"})
+    [second] = queue.take(STREAM, GROUP, "c1")
+
+    assert second.fields == {"n": b"2"}
+    assert queue.pending(STREAM, GROUP) == 1
+
+
+def test_an_idle_message_behind_busy_ones_is_found(
+    queue: RedisQueue, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    """XAUTOCLAIM looks at ten entries per call; take looks further when they are all busy."""
+    key = f"{redis_prefix}:captions:in"
+    for n in range(15):
+        queue.put(STREAM, {"n": str(n).encode()})
+    taken = queue.take(STREAM, GROUP, "busy", count=15)
+    time.sleep(0.6)  # all idle now
+    # the first 14 are being worked on: their consumer touches them
+    busy_ids = [m.id for m in taken[:14]]
+    redis_client.xclaim(key, GROUP, "busy", 0, busy_ids, justid=True)
+
+    [again] = queue.take(STREAM, GROUP, "c2", block_ms=50)
+
+    assert again.deliveries == 2

@@ -1,0 +1,188 @@
+"""The worker loop: acks, retries, dead letters, back-off, heartbeats and the two-phase stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from pixelmill.errors import Unavailable
+from pixelmill.jobs import (
+    JobQueue,
+    MemoryHeartbeats,
+    MemoryQueue,
+    Message,
+    QueueDown,
+    install_signal_handlers,
+    run_worker,
+)
+from pixelmill.jobs.queue import DEAD_REASON
+from tests.jobs.conftest import OpenQueue
+from tests.jobs.waiting import wait_until
+
+STREAM = "captions:in"
+GROUP = "captioner"
+
+
+@contextmanager
+def worker(
+    queue: JobQueue, handler: Callable[[Message], None], **options: Any
+) -> Iterator[threading.Event]:
+    """run_worker in a thread; yields its stop event; stops and joins it on the way out."""
+    stop = threading.Event()
+    settings: dict[str, Any] = {"max_deliveries": 3, "block_ms": 50, "max_backoff_seconds": 0.2}
+    settings.update(options)
+    thread = threading.Thread(
+        target=run_worker,
+        args=(queue, STREAM, GROUP, "w1", handler),
+        kwargs={"stop": stop, **settings},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the worker did not stop"
+
+
+def test_a_poison_message_ends_in_the_dead_letters_and_the_others_are_handled_once(
+    open_queue: OpenQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = open_queue(claim_idle_ms=200)
+    for name in (b"good-1", b"poison", b"good-2"):
+        queue.put(STREAM, {"name": name})
+    calls: Counter[bytes] = Counter()
+
+    def handler(message: Message) -> None:
+        calls[message.fields["name"]] += 1
+        if message.fields["name"] == b"poison":
+            raise ValueError("cannot decode")
+
+    with worker(queue, handler, max_deliveries=3):
+        wait_until(lambda: queue.dead(STREAM) == 1, "the dead letter")
+
+    assert calls == {b"good-1": 1, b"good-2": 1, b"poison": 3}
+    assert (queue.depth(STREAM), queue.pending(STREAM, GROUP)) == (0, 0)
+    [letter] = queue.dead_letters(STREAM)
+    assert letter.fields[DEAD_REASON] == b"ValueError('cannot decode')"
+    assert letter.fields["name"] == b"poison"
+    failures = [r for r in caplog.records if r.name == "pixelmill.worker" and r.exc_info]
+    assert len(failures) == 3  # each failure logged with its traceback
+
+
+def test_stop_finishes_the_message_in_hand_and_takes_no_other(open_queue: OpenQueue) -> None:
+    queue = open_queue()
+    queue.put(STREAM, {"n": b"1"})
+    queue.put(STREAM, {"n": b"2"})
+    started, release = threading.Event(), threading.Event()
+    handled: list[bytes] = []
+
+    def handler(message: Message) -> None:
+        started.set()
+        release.wait(10)
+        handled.append(message.fields["n"])
+
+    with worker(queue, handler) as stop:
+        assert started.wait(10)
+        stop.set()  # the first signal, while the handler runs
+        release.set()
+
+    assert handled == [b"1"]
+    assert queue.pending(STREAM, GROUP) == 0  # the one in hand was acknowledged
+    assert queue.depth(STREAM) == 1  # the other was left for the next worker
+    [left] = queue.take(STREAM, GROUP, "next")
+    assert (left.fields, left.deliveries) == ({"n": b"2"}, 1)
+
+
+def test_a_component_down_in_the_handler_is_not_the_messages_fault(
+    open_queue: OpenQueue,
+) -> None:
+    queue = open_queue(claim_idle_ms=200)
+    queue.put(STREAM, {"n": b"1"})
+    attempts: list[int] = []
+
+    def handler(message: Message) -> None:
+        attempts.append(message.deliveries)
+        if len(attempts) <= 2:
+            raise Unavailable("database unavailable: connection refused")
+
+    with worker(queue, handler, max_deliveries=1):
+        wait_until(lambda: queue.depth(STREAM) == 0, "the message to be done")
+
+    assert attempts == [1, 2, 3]
+    assert queue.dead(STREAM) == 0
+
+
+class FlakyQueue:
+    """A MemoryQueue whose `take` raises QueueDown while `down` is set."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryQueue(100)
+        self.down = threading.Event()
+        self.failed_takes = 0
+
+    def take(self, stream: str, group: str, consumer: str, **options: Any) -> list[Message]:
+        if self.down.is_set():
+            self.failed_takes += 1
+            raise QueueDown("queue unavailable: cannot reach Redis")
+        return self.inner.take(stream, group, consumer, **options)
+
+    def put(self, stream: str, fields: Mapping[str, bytes]) -> str:
+        return self.inner.put(stream, fields)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_the_loop_backs_off_while_the_queue_is_down_and_logs_it_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="pixelmill.worker")
+    queue = FlakyQueue()
+    queue.down.set()
+    handled: list[Message] = []
+
+    with worker(queue, handled.append):  # type: ignore[arg-type]
+        wait_until(lambda: queue.failed_takes >= 4, "several failed takes")
+        queue.down.clear()
+        queue.put(STREAM, {"n": b"1"})
+        wait_until(lambda: handled, "the message after the outage")
+
+    down = [r for r in caplog.records if "retrying with back-off" in r.getMessage()]
+    assert len(down) == 1
+    assert down[0].levelno == logging.WARNING
+    assert "queue unavailable: cannot reach Redis" in down[0].getMessage()
+    assert any("back after" in r.getMessage() for r in caplog.records)
+    assert queue.pending(STREAM, GROUP) == 0
+
+
+def test_the_worker_beats_while_it_runs() -> None:
+    queue = MemoryQueue(10)
+    heartbeats = MemoryHeartbeats(heartbeat_seconds=0.05)
+
+    with worker(queue, lambda message: None, heartbeats=heartbeats, heartbeat_seconds=0.05):
+        wait_until(lambda: heartbeats.alive(GROUP) == ["w1"], "a heartbeat")
+
+
+def test_the_first_signal_stops_gently_and_the_second_at_once() -> None:
+    stop, hard_stop = threading.Event(), threading.Event()
+    before = signal.getsignal(signal.SIGTERM)
+    restore = install_signal_handlers(stop, hard_stop)
+    try:
+        signal.raise_signal(signal.SIGTERM)
+        assert stop.is_set() and not hard_stop.is_set()
+
+        with pytest.raises(SystemExit):
+            signal.raise_signal(signal.SIGTERM)
+        assert hard_stop.is_set()
+    finally:
+        restore()
+    assert signal.getsignal(signal.SIGTERM) == before
