@@ -12,8 +12,8 @@ import pytest
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs import Message, QueueDown, RedisQueue, run_worker
-from tests.jobs.redis_server import RedisServer
 from tests.jobs.waiting import wait_until
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 

@@ -10,8 +10,8 @@ import redis
 
 from pixelmill.config import Settings
 from pixelmill.jobs import Heartbeats, MemoryHeartbeats, RedisHeartbeats, make_heartbeats
-from tests.jobs.redis_server import SHARED_REDIS_URL
 from tests.jobs.waiting import wait_until
+from tests.redis_server import SHARED_REDIS_URL
 
 OpenHeartbeats = Callable[[float], Heartbeats]
 

@@ -11,7 +11,7 @@ import redis
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs import RedisQueue
-from tests.jobs.redis_server import SHARED_REDIS_URL
+from tests.redis_server import SHARED_REDIS_URL
 
 pytestmark = pytest.mark.redis
 

@@ -1,0 +1,138 @@
+"""A captions deployment for tests: `serve` and worker processes on real Redis and databases."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.images import encode, photo
+from tests.server import free_port, start_pixelmill, stop, wait_healthy
+
+DESCRIPTIONS = [
+    "A quiet street at dawn",
+    "Съешь же ещё этих мягких французских булок, да выпей чаю",
+    "С начала фазы запрещающего сигнала прошло: 7 секунд",
+    "Ünïcødé, ελληνικά and a very long word: Donaudampfschifffahrtsgesellschaftskapitän",
+]
+
+
+def description(i: int) -> str:
+    return f"{DESCRIPTIONS[i % len(DESCRIPTIONS)]} #{i}"
+
+
+IMAGES = [encode(photo(160 + 8 * i, 120, seed=i), ".jpg") for i in range(4)]
+
+
+@dataclass
+class Deployment:
+    """An API process and worker processes sharing one database, one Redis and one storage."""
+
+    tmp: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    api: subprocess.Popen[bytes] | None = None
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def storage(self) -> Path:
+        return self.tmp / "storage"
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "PIXELMILL_DATA_DIR": str(self.tmp / "data"),
+            "PIXELMILL_RESULTS_DIR": str(self.tmp / "results"),
+            "PIXELMILL_STORAGE_DIR": str(self.storage),
+            "PIXELMILL_PORT": str(self.port),
+            "PIXELMILL_PROCESS_WORKERS": "1",
+            "PIXELMILL_THREAD_WORKERS": "1",
+            "PIXELMILL_HEARTBEAT_SECONDS": "0.5",
+            **self.env,
+        }
+
+    def start_api(self, healthy: bool = True) -> None:
+        log = self.tmp / "api.log"
+        self.api = start_pixelmill(["serve"], self.environment(), log)
+        if healthy:
+            wait_healthy(self.url, self.api, log)
+        else:
+            wait_answering(self.url, self.api, log)
+
+    def start_worker(self, service: str) -> None:
+        log = self.tmp / f"{service}.log"
+        self.workers[service] = start_pixelmill(["worker", service], self.environment(), log)
+
+    def kill_worker(self, service: str) -> None:
+        process = self.workers.pop(service)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.workers.values():
+            stop(process)
+        if self.api is not None:
+            stop(self.api)
+
+    def post(self, client: httpx.Client, i: int) -> httpx.Response:
+        files = {"image": (f"{i}.jpg", IMAGES[i % len(IMAGES)], "image/jpeg")}
+        return client.post(
+            self.url + "/api/images", files=files, data={"description": description(i)}
+        )
+
+    def listing(self, client: httpx.Client) -> dict[str, dict[str, Any]]:
+        response = client.get(self.url + "/api/images", params={"limit": 1000})
+        assert response.status_code == 200, response.text
+        return {item["id"]: item for item in response.json()}
+
+    def wait_for(
+        self,
+        client: httpx.Client,
+        ids: list[str],
+        done: Callable[[dict[str, Any]], bool] = lambda item: item["status"] == "stored",
+        timeout: float = 180,
+    ) -> dict[str, dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            items = self.listing(client)
+            if all(id in items and done(items[id]) for id in ids):
+                return items
+            if time.monotonic() > deadline:
+                waiting = {
+                    id: items.get(id, {}).get("status")
+                    for id in ids
+                    if not done(items.get(id, {"status": None}))
+                }
+                logs = {
+                    p.name: p.read_text(errors="replace")[-2000:] for p in self.tmp.glob("*.log")
+                }
+                raise AssertionError(
+                    f"not done: {len(waiting)} {list(waiting.items())[:5]}\n{logs}"
+                )
+            time.sleep(0.2)
+
+
+def wait_answering(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
+) -> None:
+    """Poll /health until it answers at all (200 or 503)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            httpx.get(url + "/health", timeout=5)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not answering: {log.read_text()[-3000:]}") from None
+            time.sleep(0.2)
