@@ -35,6 +35,7 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/collage.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/captions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
