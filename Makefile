@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/collage.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/captions.py
+	$(BIN)/python bench/faces_ws.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

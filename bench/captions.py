@@ -83,6 +83,7 @@ class Deployment:
         }
         log = self.tmp / "processes.log"
         self.processes.append(start_pixelmill(["worker", "storer"], env, log))
+        self.processes.append(start_pixelmill(["worker", "faces"], env, log))  # for /health
         for _ in range(self.captioners):
             self.processes.append(start_pixelmill(["worker", "captioner"], env, log))
         api = start_pixelmill(["serve"], env, log)

@@ -86,3 +86,20 @@ def pil_bytes(image: Image.Image, fmt: str, **kwargs: Any) -> bytes:
     buf = io.BytesIO()
     image.save(buf, fmt, **kwargs)
     return buf.getvalue()
+
+
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut (512x512, one face), as BGR."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, width, height) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = w * h
+    return inter / (aw * ah + bw * bh - inter)

@@ -93,15 +93,20 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
 
 
 def wait_healthy(
-    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
+    url: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float = 60,
+    statuses: tuple[int, ...] = (200,),
 ) -> None:
-    """Poll /health until 200 (every component up), or fail with the server's log."""
+    """Poll /health until it answers one of `statuses` (default 200: every component up),
+    or fail with the server's log."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-3000:]}")
         try:
-            if httpx.get(url + "/health", timeout=5).status_code == 200:
+            if httpx.get(url + "/health", timeout=5).status_code in statuses:
                 return
         except httpx.HTTPError:
             pass

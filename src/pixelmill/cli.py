@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default PIXELMILL_PORT, PORT or 8000)")
     serve.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="API processes (default 1; more need Redis)"
+    )
     serve.set_defaults(run=_serve)
 
     collage = commands.add_parser("collage", help="make a collage from image files")
@@ -67,20 +71,49 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(run=_migrate)
 
     worker = commands.add_parser("worker", help="run background services (needs Redis)")
-    worker.add_argument("service", choices=["captioner", "storer", "all"])
+    worker.add_argument("service", choices=["captioner", "storer", "faces", "all"])
     worker.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
     worker.set_defaults(run=_worker)
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
 
     from pixelmill.api import create_app
+    from pixelmill.execution.cpus import available_cpus
 
     settings = load_settings(config=args.config, host=args.host, port=args.port)
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    if args.workers < 1:
+        print("pixelmill: --workers must be at least 1", file=sys.stderr)
+        return 2
+    server_options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        # websocket events are a few hundred bytes: compressing them per client costs ~35 KiB
+        # of memory per connection and CPU per frame, and saves next to nothing
+        "ws_per_message_deflate": False,
+    }
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), **server_options)
+        return 0
+    if settings.redis_url is None:
+        print(
+            "pixelmill: several API processes share queues and websocket events through "
+            "Redis; set PIXELMILL_REDIS_URL (or serve with --workers 1)",
+            file=sys.stderr,
+        )
+        return 2
+    # Each API process builds its app from the environment; share the CPUs between them.
+    if args.config is not None:
+        os.environ["PIXELMILL_CONFIG"] = str(args.config)
+    if settings.process_workers is None:
+        share = max(1, available_cpus() // args.workers)
+        os.environ["PIXELMILL_PROCESS_WORKERS"] = str(share)
+    uvicorn.run("pixelmill.api:create_app", factory=True, workers=args.workers, **server_options)
     return 0
 
 

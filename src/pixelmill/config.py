@@ -102,6 +102,17 @@ class Settings(BaseSettings):
     caption_overlay: bool = Field(
         False, description="Lay the caption band over the bottom of the image instead of below."
     )
+    # faces
+    faces_min_size: int = Field(
+        30, ge=8, le=4096, description="Smallest face side to detect, in pixels."
+    )
+    faces_model: Path | None = Field(
+        None, description="A YuNet ONNX model file for cv2.FaceDetectorYN (default: Haar)."
+    )
+    max_websocket_clients: int = Field(
+        10_000, ge=1, description="Websocket clients on /faces per API process."
+    )
+
     max_description_chars: int = Field(
         200, ge=1, le=200, description="Caption text limit, in characters (at most 200)."
     )

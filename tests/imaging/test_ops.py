@@ -404,6 +404,7 @@ CASES = [
     # grid and collage
     Case("grid frames bright segments", "grid=20", half_bright(), framed_bright_half),
     Case("caption adds a band with white text below", "caption=Hi", bgr(10, 40), captioned_below),
+    Case("faces: no face, no pixel changed", "faces", smooth(60, 40), exactly(lambda i: i)),
     Case(
         "collage of one image is that image in colour",
         "collage",
@@ -453,11 +454,12 @@ SAMPLES = {
     "sharpen": "sharpen",
     "grid": "grid=2",
     "caption": "caption=Hi",
+    "faces": "faces",
     "collage": "collage",
     "format": "format=jpg",
     "quality": "quality=80",
 }
-CHANNELS_ABOUT = {"grayscale": 1, "threshold": 1, "grid": 3, "collage": 3}
+CHANNELS_ABOUT = {"grayscale": 1, "threshold": 1, "grid": 3, "collage": 3, "faces": 3}
 
 
 def test_samples_cover_the_registry() -> None:

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration.captions import Deployment, description
+from tests.integration.deployment import Deployment, description
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +38,7 @@ def deployment(
         deployment = Deployment(tmp_path, env)
         deployment.start_worker("captioner")
         deployment.start_worker("storer")
+        deployment.start_worker("faces")  # /health is 200 only with every service alive
         deployment.start_api()  # healthy once both workers beat
     yield deployment
     deployment.stop_all()

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, func, select
 
 from pixelmill.storage.models import Caption
 from tests.images import encode, photo
-from tests.integration.captions import Deployment
+from tests.integration.deployment import Deployment
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -35,6 +35,7 @@ def deployment(
     deployment = Deployment(tmp_path, env)
     deployment.start_worker("captioner")
     deployment.start_worker("storer")
+    deployment.start_worker("faces")  # /health is 200 only with every service alive
     deployment.start_api()
     yield deployment
     deployment.stop_all()

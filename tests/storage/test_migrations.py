@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import threading
 import time
 import tomllib
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,11 @@ from sqlalchemy import inspect, text
 
 from pixelmill.storage.db import MIGRATIONS, alembic_config, downgrade, make_engine, migrate
 from pixelmill.storage.models import Base
+from tests.storage.race import race
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+CAPTIONS = "0001"  # the revision before face_images
 
 
 def tables(url: str) -> set[str]:
@@ -56,16 +58,42 @@ def differences(url: str) -> list[object]:
 
 def test_migrate_downgrade_and_migrate_again(url: str) -> None:
     migrate(url)
-    assert {"captions", "alembic_version"} <= tables(url)
+    assert {"captions", "face_images", "alembic_version"} <= tables(url)
     assert revision(url) == HEAD
 
     downgrade(url, "base")
-    assert "captions" not in tables(url)
+    assert not {"captions", "face_images"} & tables(url)
     assert revision(url) is None
 
     migrate(url)
-    assert "captions" in tables(url)
+    assert {"captions", "face_images"} <= tables(url)
     assert revision(url) == HEAD
+
+
+def test_downgrade_to_captions_removes_only_face_images(url: str) -> None:
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO captions (id, received_at, description, status, attempts,"
+                    " created_at, updated_at) VALUES ('c1', :t, 'a cat', 'queued', 0, :t, :t)"
+                ),
+                {"t": "2026-03-01 12:00:00"},
+            )
+
+        downgrade(url, CAPTIONS)
+        assert revision(url) == CAPTIONS
+        assert "captions" in tables(url) and "face_images" not in tables(url)
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT description FROM captions")) == "a cat"
+
+        migrate(url)
+        assert revision(url) == HEAD and "face_images" in tables(url)
+        assert differences(url) == []
+    finally:
+        engine.dispose()
 
 
 def test_models_and_migrations_agree(url: str) -> None:
@@ -106,22 +134,7 @@ def test_migrate_twice_is_fine(url: str) -> None:
 
 
 def test_migrate_from_threads_at_once(url: str) -> None:
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        start.wait()
-        try:
-            migrate(url)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
+    race(4, partial(migrate, url), timeout=120)
     assert revision(url) == HEAD
 
 

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from pixelmill.storage.db import Database, migrate
+from pixelmill.storage.db import Database
 from pixelmill.storage.models import Caption, Status
 from pixelmill.storage.repository import CaptionRepository
+from tests.storage.race import race
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 CYRILLIC = ("Съешь же ещё этих мягких французских булок, да выпей же чаю. " * 4)[:200]
 repository = CaptionRepository()
-
-
-@pytest.fixture
-def db(url: str) -> Iterator[Database]:
-    migrate(url)
-    database = Database(url)
-    yield database
-    database.dispose()
 
 
 def ident(n: int) -> str:
@@ -217,27 +209,9 @@ def test_store_without_the_api_row_inserts_it(db: Database) -> None:
     assert row.created_at.utcoffset() == timedelta(0)
 
 
-def race_to_store(db: Database, id: str, racers: int) -> list[bool]:
-    """`racers` threads call store() on `id` at the same moment; what each got back."""
-    start = threading.Barrier(racers)
-    results: list[bool] = []
-    errors: list[BaseException] = []
-
-    def store() -> None:
-        start.wait()
-        try:
-            with db.session() as session:
-                results.append(repository.store(session, **stored(id)))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=store) for _ in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
-    return results
+def store(db: Database, id: str) -> bool:
+    with db.session() as session:
+        return repository.store(session, **stored(id))
 
 
 @pytest.mark.parametrize("prior", ["none", "queued"])
@@ -245,7 +219,7 @@ def test_storers_racing_on_one_id_leave_one_row(db: Database, prior: str) -> Non
     for n in range(5):
         if prior == "queued":
             add(db, (ident(n), T0, "a cat"))
-        assert sorted(race_to_store(db, ident(n), racers=8)) == [False] * 7 + [True]
+        assert sorted(race(8, partial(store, db, ident(n)))) == [False] * 7 + [True]
     with db.session() as session:
         assert repository.count(session) == 5
         assert repository.count(session, "stored") == 5

@@ -11,13 +11,15 @@ from fastapi.responses import RedirectResponse
 
 from pixelmill import __version__
 from pixelmill.api.errors import install_error_handlers
-from pixelmill.api.limits import BodyLimitMiddleware
-from pixelmill.api.routes import captions, collage, health, pipeline, transform
+from pixelmill.api.limits import BodyLimitMiddleware, ProcessHeaderMiddleware
+from pixelmill.api.routes import captions, collage, faces, health, pipeline, transform
 from pixelmill.config import Settings
+from pixelmill.events.hub import Hub
 from pixelmill.execution.cpus import available_cpus
 from pixelmill.execution.pools import Pools
 from pixelmill.imaging.registry import markdown_table
 from pixelmill.log import setup_logging
+from pixelmill.services.faces import CHANNEL as FACES_CHANNEL
 from pixelmill.services.runtime import Runtime
 
 DESCRIPTION = """
@@ -53,7 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if run_workers:
                 runtime.start_workers()
             await asyncio.to_thread(runtime.requeue_unfinished)
-            yield
+            hub = Hub(max_clients=settings.max_websocket_clients)
+            app.state.hub = hub
+            pump = asyncio.create_task(hub.pump(runtime.broadcaster, FACES_CHANNEL))
+            try:
+                yield
+            finally:
+                pump.cancel()
+                await hub.close_all()
         finally:
             await asyncio.to_thread(runtime.close)
             await asyncio.to_thread(pools.shutdown)
@@ -67,12 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.pools = pools
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(ProcessHeaderMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(collage.router)
     app.include_router(pipeline.router)
     app.include_router(transform.router)
     app.include_router(captions.router)
+    app.include_router(faces.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

@@ -1,8 +1,11 @@
-"""The request-body limit, enforced while the body streams in, before anything is parsed."""
+"""ASGI middleware: the request-body limit (enforced while the body streams in, before anything
+is parsed), and the header naming the API process that answered."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,3 +70,27 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class ProcessHeaderMiddleware:
+    """`X-Pixelmill-Process: <host>:<pid>` on every response: which of several API processes
+    (`serve --workers N`, or replicas behind a load balancer) answered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.value = f"{socket.gethostname()}:{os.getpid()}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-pixelmill-process", self.value),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)

@@ -24,6 +24,7 @@ from pixelmill.imaging.ops.blur import BlurParams, blur
 from pixelmill.imaging.ops.caption import CaptionParams, caption, caption_sizes
 from pixelmill.imaging.ops.collage import CollageParams, collage, layout
 from pixelmill.imaging.ops.color import GrayscaleParams, grayscale
+from pixelmill.imaging.ops.faces import MAX_DETECT_SIDE, FacesParams, faces, faces_sizes
 from pixelmill.imaging.ops.geometry import (
     AutorotateParams,
     CropParams,
@@ -192,6 +193,18 @@ OPERATIONS: dict[str, Operation] = {
             "use the JSON form.",
             primary="text",
             size=caption_sizes,
+        ),
+        Operation(
+            "faces",
+            FacesParams,
+            faces,
+            "Find faces and draw a frame inside each face's box (green by default); the "
+            "result is BGR. OpenCV's frontal-face Haar cascade (alt2) on the histogram-"
+            "equalized gray image, or a YuNet ONNX model given by `model`; images longer than "
+            f"{MAX_DETECT_SIDE:,} px are searched on a copy shrunk to that. The image is "
+            "searched as decoded, upright by its EXIF orientation.",
+            primary="min_size",
+            size=faces_sizes,
         ),
         Operation(
             "collage",

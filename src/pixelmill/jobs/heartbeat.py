@@ -12,10 +12,9 @@ import time
 from typing import Protocol
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from pixelmill.errors import Unavailable
+from pixelmill.redis_client import connect
 
 MISSED_BEATS = 3  # beats a consumer may miss before it counts as gone
 
@@ -50,15 +49,10 @@ class RedisHeartbeats:
     ) -> None:
         self._prefix = prefix
         self._ttl_ms = max(1, round(MISSED_BEATS * heartbeat_seconds * 1000))
-        self._redis = redis.Redis.from_url(
+        self._redis = connect(
             url,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_connect_timeout,
-            retry=Retry(
-                ExponentialBackoff(cap=0.2, base=0.05),
-                retries=1,
-                supported_errors=(redis.ConnectionError,),
-            ),
         )
 
     def beat(self, service: str, consumer: str) -> None:

@@ -29,8 +29,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs.queue import (
@@ -43,6 +41,7 @@ from pixelmill.jobs.queue import (
     check_fields,
     dead_stream,
 )
+from pixelmill.redis_client import connect
 
 log = logging.getLogger("pixelmill.jobs")
 
@@ -90,18 +89,11 @@ class RedisQueue:
         self._claim_idle_ms = claim_idle_ms
         # a blocking read must return before the socket times out, or it would look like an outage
         self._max_block_ms = int(socket_timeout * 1000) - 500
-        self._redis = redis.Redis.from_url(
+        self._redis = connect(
             url,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_connect_timeout,
             health_check_interval=health_check_interval,
-            # one quick retry reconnects a pooled connection Redis closed; more would only
-            # keep the API's 503 waiting. No retry on timeouts: the command may have run.
-            retry=Retry(
-                ExponentialBackoff(cap=0.2, base=0.05),
-                retries=1,
-                supported_errors=(redis.ConnectionError,),
-            ),
         )
         self._put_below_bound = self._redis.register_script(_PUT_BELOW_BOUND)
         self._dead_letter = self._redis.register_script(_DEAD_LETTER)

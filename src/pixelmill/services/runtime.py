@@ -18,20 +18,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from pixelmill.config import Settings
 from pixelmill.errors import Unavailable
+from pixelmill.events.broadcast import Broadcaster, make_broadcaster
+from pixelmill.imaging.ops.faces import FacesParams
 from pixelmill.jobs import make_heartbeats, make_queue
 from pixelmill.jobs.heartbeat import Heartbeats
 from pixelmill.jobs.queue import JobQueue, Message
 from pixelmill.jobs.worker import run_worker
-from pixelmill.services import captions
+from pixelmill.services import captions, faces
 from pixelmill.storage.db import Database, migrate
-from pixelmill.storage.repository import CaptionRepository
+from pixelmill.storage.files import write_atomically
+from pixelmill.storage.repository import CaptionRepository, FaceRepository
 
 log = logging.getLogger(__name__)
 
-SERVICES = (captions.CAPTIONER, captions.STORER)
-STREAMS = {captions.CAPTIONER: captions.INBOX, captions.STORER: captions.OUTBOX}
+SERVICES = (captions.CAPTIONER, captions.STORER, faces.SERVICE)
+STREAMS = {
+    captions.CAPTIONER: captions.INBOX,
+    captions.STORER: captions.OUTBOX,
+    faces.SERVICE: faces.INBOX,
+}
 
 
 @dataclass
@@ -42,7 +51,9 @@ class Runtime:
     database: Database
     queue: JobQueue
     heartbeats: Heartbeats
+    broadcaster: Broadcaster
     repository: CaptionRepository = field(default_factory=CaptionRepository)
+    face_repository: FaceRepository = field(default_factory=FaceRepository)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -56,6 +67,7 @@ class Runtime:
             database=Database(settings.database),
             queue=make_queue(settings),
             heartbeats=make_heartbeats(settings),
+            broadcaster=make_broadcaster(settings),
         )
 
     @property
@@ -94,19 +106,27 @@ class Runtime:
         if inbox is None:
             return 0
         with self.database.session() as session:
-            rows = [
+            waiting_captions = [
                 (r.id, r.description, r.received_at) for r in self.repository.unfinished(session)
             ]
+            waiting_faces = [
+                (r.id, r.filename, r.created_at) for r in self.face_repository.unfinished(session)
+            ]
         count = 0
-        for id, description, received_at in rows:
-            upload = inbox / id
-            if not upload.is_file():
-                continue
-            message = captions.accepted_message(id, upload.read_bytes(), description, received_at)
-            self.queue.put(captions.INBOX, message)
-            count += 1
+        for id, description, received_at in waiting_captions:
+            if (upload := inbox / id).is_file():
+                message = captions.accepted_message(
+                    id, upload.read_bytes(), description, received_at
+                )
+                self.queue.put(captions.INBOX, message)
+                count += 1
+        for id, filename, created_at in waiting_faces:
+            if (upload := inbox / id).is_file():
+                message = faces.accepted_message(id, upload.read_bytes(), filename, created_at)
+                self.queue.put(faces.INBOX, message)
+                count += 1
         if count:
-            log.info("queued again %d captions accepted before the restart", count)
+            log.info("queued again %d jobs accepted before the restart", count)
         return count
 
     def close(self) -> None:
@@ -115,6 +135,7 @@ class Runtime:
         for thread in self.threads:
             thread.join(timeout=60)
         self.queue.close()
+        self.broadcaster.close()
         self.database.dispose()
 
     def alive(self, service: str) -> int:
@@ -123,6 +144,35 @@ class Runtime:
             return len(self.heartbeats.alive(service))
         except Exception:
             return 0
+
+    def accept(
+        self,
+        stream: str,
+        id: str,
+        upload: bytes,
+        message: dict[str, bytes],
+        record: Callable[[Session], object],
+        forget: Callable[[Session], object],
+    ) -> None:
+        """Record a job (`record`), then queue `message`; undone whole (`forget`) if the queue
+        says no, so nothing is left half-accepted. The embedded mode also keeps the upload in
+        the inbox until the job is stored."""
+        try:
+            with self.database.session() as session:
+                record(session)
+        except Exception as exc:
+            raise Unavailable(f"database unavailable: {type(exc).__name__}") from None
+        inbox = self.inbox_dir
+        try:
+            if inbox is not None:
+                write_atomically(inbox / id, upload)
+            self.put(stream, message)
+        except Exception:
+            with self.database.session() as session:
+                forget(session)
+            if inbox is not None:
+                (inbox / id).unlink(missing_ok=True)
+            raise
 
     def put(self, stream: str, fields: dict[str, bytes]) -> str:
         try:
@@ -148,6 +198,20 @@ class Runtime:
                 database=self.database,
                 repository=self.repository,
                 storage_dir=settings.storage_path,
+                inbox_dir=self.inbox_dir,
+            )
+        if service == faces.SERVICE:
+            return faces.FaceService(
+                database=self.database,
+                repository=self.face_repository,
+                storage_dir=settings.storage_path,
+                broadcaster=self.broadcaster,
+                params=FacesParams(
+                    min_size=settings.faces_min_size,
+                    model=str(settings.faces_model) if settings.faces_model else None,
+                ),
+                max_pixels=settings.max_pixels,
+                max_deliveries=settings.max_deliveries,
                 inbox_dir=self.inbox_dir,
             )
         raise ValueError(f"unknown service {service!r} (known: {', '.join(SERVICES)})")

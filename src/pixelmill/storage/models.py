@@ -1,6 +1,7 @@
 """The database tables, as SQLAlchemy typed declarative models.
 
-    captions    one row per accepted caption job: queued -> processing -> stored | failed
+    captions      one row per accepted caption job: queued -> processing -> stored | failed
+    face_images   one row per uploaded image for face detection, the same four states
 
 Timestamps are timezone-aware UTC going in and coming out, on every database: SQLite keeps
 no offset, so `UTCDateTime` stores UTC and puts the offset back when reading. The schema
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -36,10 +38,15 @@ NAMING_CONVENTION = {
 }
 
 DESCRIPTION_CHARS = 200
+STATUS_CHECK = "status IN ('queued', 'processing', 'stored', 'failed')"
+
+# One detected face: "x", "y", "width", "height" in pixels of the input image, and "score"
+# (None when the detector gives none, as Haar cascades do).
+Face = dict[str, float | int | None]
 
 
 class Status(StrEnum):
-    """Where a caption job is; `stored` and `failed` are final."""
+    """Where a caption or face job is; `stored` and `failed` are final."""
 
     QUEUED = "queued"
     PROCESSING = "processing"
@@ -98,7 +105,7 @@ class Caption(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'processing', 'stored', 'failed')", name="status"),
+        CheckConstraint(STATUS_CHECK, name="status"),
         # "newest first" (received_at DESC, id DESC) is a backward scan of this index
         Index("ix_captions_received_at_id", "received_at", "id"),
         # a status filter (and the unfinished rows, oldest first) in received order
@@ -107,3 +114,36 @@ class Caption(Base):
 
     def __repr__(self) -> str:
         return f"Caption(id={self.id!r}, status={self.status!r})"
+
+
+class FaceImage(Base):
+    """An uploaded image, the faces found in it and the boxed result, and what became of it."""
+
+    __tablename__ = "face_images"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED.value)
+    # when the API received the upload; "newest first" goes by it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    format: Mapped[str | None] = mapped_column(String(16))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    # none_as_null: no faces yet is SQL NULL, not the JSON text 'null'
+    faces: Mapped[list[Face] | None] = mapped_column(JSON(none_as_null=True))
+    face_count: Mapped[int | None] = mapped_column(Integer)
+    detector: Mapped[str | None] = mapped_column(String(32))
+    file_path: Mapped[str | None] = mapped_column(String(1024))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    processing_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(STATUS_CHECK, name="status"),
+        Index("ix_face_images_created_at_id", "created_at", "id"),
+        Index("ix_face_images_status_created_at_id", "status", "created_at", "id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"FaceImage(id={self.id!r}, status={self.status!r})"

@@ -1,32 +1,151 @@
-"""The one place that writes SQL for captions.
+"""The one place that writes SQL for the job tables: captions and face images.
 
 Every method takes the caller's Session first and never commits: the caller owns the
 transaction (`with database.session() as session: ...`).
 
     add       the API accepted an image: a queued row
-    mark      processing (one more attempt) or failed; a stored row is final and stays
-    store     the storer's idempotent upsert: inserts, or finishes a row, or does nothing
+    mark      processing or failed; a stored row is final and stays
+    store     the worker's idempotent upsert: inserts, or finishes a row, or does nothing
     delete    undo an acceptance the queue refused
     get / list / count / unfinished    reads
+
+`CaptionRepository` and `FaceRepository` differ only in their columns; the rules above live
+once, in `_JobRepository`.
 """
 
 from __future__ import annotations
 
 import builtins
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import ColumnElement, CursorResult, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from pixelmill.storage.models import Caption, Status, utcnow
+from pixelmill.storage.models import Caption, Face, FaceImage, Status, utcnow
 
 UNFINISHED = (Status.QUEUED.value, Status.PROCESSING.value)
 
+# a job table: the models with id, status, error, created_at and updated_at
+Row = TypeVar("Row", Caption, FaceImage)
 
-class CaptionRepository:
-    """Reads and writes of the `captions` table."""
+
+class _JobRepository(Generic[Row]):
+    """Reads and writes that every job table shares."""
+
+    model: type[Row]
+
+    def delete(self, session: Session, id: str) -> bool:
+        """Remove the row of `id`; True when there was one."""
+        result = session.execute(delete(self.model).where(self.model.id == id))
+        return cast(CursorResult[Any], result).rowcount > 0
+
+    def mark(self, session: Session, id: str, status: str, *, error: str | None = None) -> bool:
+        """Move `id` to `status` with `error` (None clears it); True when a row changed.
+
+        A stored row is final: a late or repeated message cannot take it back to processing
+        or failed. Stored rows are made by `store`, not here.
+        """
+        new = Status(status)
+        if new is Status.STORED:
+            raise ValueError("a row becomes stored through store(), which records its result")
+        values = {"status": new.value, "error": error, "updated_at": utcnow()}
+        result = session.execute(
+            update(self.model)
+            .where(self.model.id == id, self.model.status != Status.STORED.value)
+            .values(values | self._marked(new))
+        )
+        return cast(CursorResult[Any], result).rowcount > 0
+
+    def get(self, session: Session, id: str) -> Row | None:
+        """The row of `id`, or None."""
+        return session.get(self.model, id)
+
+    def count(self, session: Session, status: str | None = None) -> int:
+        """How many rows there are (in `status`, when given)."""
+        query = select(func.count()).select_from(self.model).where(*self._in_status(status))
+        return session.scalar(query) or 0
+
+    def unfinished(self, session: Session) -> builtins.list[Row]:
+        """Queued and processing rows, oldest first: the work to take up again after a restart."""
+        query = (
+            select(self.model)
+            .where(self.model.status.in_(UNFINISHED))
+            .order_by(self._accepted_at(), self.model.id)
+        )
+        return builtins.list(session.scalars(query))
+
+    def list(
+        self, session: Session, *, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[builtins.list[Row], int]:
+        """A page of rows, newest first (then by id, descending), and the total of all pages."""
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must not be negative, not {limit}, {offset}")
+        query = (
+            select(self.model)
+            .where(*self._in_status(status))
+            .order_by(self._accepted_at().desc(), self.model.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = builtins.list(session.scalars(query))
+        return rows, self.count(session, status)
+
+    def _accepted_at(self) -> InstrumentedAttribute[datetime]:
+        """When the API accepted a row: "newest first" and "oldest first" go by it."""
+        raise NotImplementedError
+
+    def _add(self, session: Session, row: Row) -> Row:
+        session.add(row)
+        session.flush()  # a duplicate id fails here, not at some later commit
+        return row
+
+    def _marked(self, status: Status) -> dict[str, Any]:
+        """Columns of the table's own that moving to `status` sets, besides status and error."""
+        return {}
+
+    def _store(self, session: Session, id: str, result: dict[str, Any], **new: Any) -> bool:
+        """Make `id` stored with the columns of `result`; True when that changed something.
+
+        Idempotent, and one statement (INSERT ... ON CONFLICT DO UPDATE ... WHERE), so two
+        workers racing on one id leave one row and exactly one of them gets True:
+        no row (the API's was lost) -> inserted as stored, with the columns of `new` and
+        created now; a row in another state -> it becomes stored; an already stored row ->
+        left as it is, False.
+        """
+        now = utcnow()
+        stored = result | {"status": Status.STORED.value, "error": None, "updated_at": now}
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            insert: postgresql.Insert | sqlite.Insert = postgresql.insert(self.model)
+        elif dialect == "sqlite":
+            insert = sqlite.insert(self.model)
+        else:
+            raise NotImplementedError(f"store() needs ON CONFLICT, which {dialect} lacks")
+        statement = (
+            insert.values({"id": id, "created_at": now} | new | stored)
+            # what the API recorded when it accepted the row stays as it is
+            .on_conflict_do_update(
+                index_elements=[self.model.id],
+                set_=stored,
+                where=self.model.status != Status.STORED.value,
+            )
+            .returning(self.model)
+        )
+        # populate_existing: a row of this id already in the session gets the new values
+        changed = session.scalars(statement, execution_options={"populate_existing": True})
+        return changed.first() is not None
+
+    def _in_status(self, status: str | None) -> builtins.list[ColumnElement[bool]]:
+        # Status() refuses a misspelt status instead of quietly matching nothing
+        return [] if status is None else [self.model.status == Status(status).value]
+
+
+class CaptionRepository(_JobRepository[Caption]):
+    """Reads and writes of the `captions` table; `mark(..., "processing")` counts an attempt."""
+
+    model = Caption
 
     def add(self, session: Session, id: str, received_at: datetime, description: str) -> Caption:
         """Record an accepted image as queued; a duplicate id raises IntegrityError."""
@@ -40,33 +159,7 @@ class CaptionRepository:
             created_at=now,
             updated_at=now,
         )
-        session.add(caption)
-        session.flush()  # a duplicate id fails here, not at some later commit
-        return caption
-
-    def delete(self, session: Session, id: str) -> bool:
-        """Remove the row of `id`; True when there was one."""
-        result = session.execute(delete(Caption).where(Caption.id == id))
-        return cast(CursorResult[Any], result).rowcount > 0
-
-    def mark(self, session: Session, id: str, status: str, *, error: str | None = None) -> bool:
-        """Move `id` to `status` (processing counts an attempt) with `error` (None clears it).
-
-        A stored row is final: a late or repeated message cannot take it back to processing
-        or failed. True when a row changed. Stored rows are made by `store`, not here.
-        """
-        new = Status(status)
-        if new is Status.STORED:
-            raise ValueError("a caption becomes stored through store(), which records its file")
-        values: dict[str, Any] = {"status": new.value, "error": error, "updated_at": utcnow()}
-        if new is Status.PROCESSING:
-            values["attempts"] = Caption.attempts + 1
-        result = session.execute(
-            update(Caption)
-            .where(Caption.id == id, Caption.status != Status.STORED.value)
-            .values(values)
-        )
-        return cast(CursorResult[Any], result).rowcount > 0
+        return self._add(session, caption)
 
     def store(
         self,
@@ -81,90 +174,89 @@ class CaptionRepository:
         height: int,
         processing_ms: float,
     ) -> bool:
-        """Record the stored image of `id`; True when that changed something.
+        """Record the stored image of `id`; True when that changed something (see `_store`).
 
-        Idempotent, and one statement (INSERT ... ON CONFLICT DO UPDATE ... WHERE), so two
-        storers racing on one id leave one row and exactly one of them gets True:
-        no row (the API's was lost) -> inserted as stored; a row in another state -> it
-        becomes stored; an already stored row -> left as it is, False.
+        `received_at` and `description` are used only when the API's row was lost.
         """
-        now = utcnow()
-        stored = {
-            "status": Status.STORED.value,
+        result = {
             "file_path": file_path,
             "size_bytes": size_bytes,
             "width": width,
             "height": height,
             "processing_ms": processing_ms,
-            "error": None,
-            "updated_at": now,
         }
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            insert: postgresql.Insert | sqlite.Insert = postgresql.insert(Caption)
-        elif dialect == "sqlite":
-            insert = sqlite.insert(Caption)
-        else:
-            raise NotImplementedError(f"store() needs ON CONFLICT, which {dialect} lacks")
-        statement = (
-            insert.values(
-                id=id,
-                received_at=_utc(received_at),
-                description=description,
-                attempts=0,
-                created_at=now,
-                **stored,
-            )
-            # the row's own id, receive time and description stay as the API recorded them
-            .on_conflict_do_update(
-                index_elements=[Caption.id],
-                set_=stored,
-                where=Caption.status != Status.STORED.value,
-            )
-            .returning(Caption)
+        return self._store(
+            session,
+            id,
+            result,
+            received_at=_utc(received_at),
+            description=description,
+            attempts=0,
         )
-        # populate_existing: a Caption of this id already in the session gets the new values
-        changed = session.scalars(statement, execution_options={"populate_existing": True})
-        return changed.first() is not None
 
-    def get(self, session: Session, id: str) -> Caption | None:
-        """The row of `id`, or None."""
-        return session.get(Caption, id)
+    def _accepted_at(self) -> InstrumentedAttribute[datetime]:
+        return Caption.received_at
 
-    def count(self, session: Session, status: str | None = None) -> int:
-        """How many rows there are (in `status`, when given)."""
-        query = select(func.count()).select_from(Caption).where(*_in_status(status))
-        return session.scalar(query) or 0
+    def _marked(self, status: Status) -> dict[str, Any]:
+        return {"attempts": Caption.attempts + 1} if status is Status.PROCESSING else {}
 
-    def unfinished(self, session: Session) -> builtins.list[Caption]:
-        """Queued and processing rows, oldest first: the work to take up again after a restart."""
-        query = (
-            select(Caption)
-            .where(Caption.status.in_(UNFINISHED))
-            .order_by(Caption.received_at, Caption.id)
+
+class FaceRepository(_JobRepository[FaceImage]):
+    """Reads and writes of the `face_images` table."""
+
+    model = FaceImage
+
+    def add(
+        self,
+        session: Session,
+        id: str,
+        created_at: datetime,
+        filename: str | None,
+        format: str | None,
+    ) -> FaceImage:
+        """Record an uploaded image as queued; a duplicate id raises IntegrityError."""
+        image = FaceImage(
+            id=id,
+            status=Status.QUEUED.value,
+            created_at=_utc(created_at),
+            filename=filename,
+            format=format,
+            updated_at=utcnow(),
         )
-        return builtins.list(session.scalars(query))
+        return self._add(session, image)
 
-    def list(
-        self, session: Session, *, status: str | None = None, limit: int = 100, offset: int = 0
-    ) -> tuple[builtins.list[Caption], int]:
-        """A page of rows, newest first (then by id, descending), and the total of all pages."""
-        if limit < 0 or offset < 0:
-            raise ValueError(f"limit and offset must not be negative, not {limit}, {offset}")
-        query = (
-            select(Caption)
-            .where(*_in_status(status))
-            .order_by(Caption.received_at.desc(), Caption.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        rows = builtins.list(session.scalars(query))
-        return rows, self.count(session, status)
+    def store(
+        self,
+        session: Session,
+        *,
+        id: str,
+        width: int,
+        height: int,
+        faces: builtins.list[Face],
+        detector: str,
+        file_path: str,
+        size_bytes: int,
+        processing_ms: float,
+    ) -> bool:
+        """Record the faces and boxed image of `id`; True when that changed something.
 
+        See `_store`: a row the API lost is inserted as stored, created now, with no file
+        name or format.
+        """
+        result = {
+            "width": width,
+            "height": height,
+            "faces": [dict(face) for face in faces],
+            "face_count": len(faces),
+            "detector": detector,
+            "file_path": file_path,
+            "size_bytes": size_bytes,
+            "processing_ms": processing_ms,
+        }
+        return self._store(session, id, result)
 
-def _in_status(status: str | None) -> builtins.list[ColumnElement[bool]]:
-    # Status() refuses a misspelt status instead of quietly matching nothing
-    return [] if status is None else [Caption.status == Status(status).value]
+    def _accepted_at(self) -> InstrumentedAttribute[datetime]:
+        return FaceImage.created_at
 
 
 def _utc(moment: datetime) -> datetime:

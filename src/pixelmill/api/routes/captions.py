@@ -13,11 +13,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import SettingsDep
-from pixelmill.errors import EmptyUpload, InvalidParameter, NotFound, Unavailable
-from pixelmill.imaging import codec
+from pixelmill.api.uploads import read_image
+from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.services import captions
 from pixelmill.services.runtime import Runtime
-from pixelmill.storage.files import write_atomically
 
 router = APIRouter(prefix="/api/images", tags=["captions"])
 
@@ -69,9 +68,6 @@ async def accept(
     file: Annotated[UploadFile | None, File(description="Accepted instead of `image`")] = None,
 ) -> Accepted:
     """Record the job, queue it and answer 202 at once; the caption is made in the background."""
-    upload = image or file
-    if upload is None:
-        raise InvalidParameter("an image is required: send it in the field `image` (or `file`)")
     if description is None or not description.strip():
         raise InvalidParameter("a description is required (1 to 200 characters)")
     if len(description) > settings.max_description_chars:
@@ -79,38 +75,21 @@ async def accept(
             f"description is {len(description)} characters; "
             f"the limit is {settings.max_description_chars}"
         )
-    codec.check_bytes(upload.size or 0, settings.max_upload_bytes, "image")
-    data = await upload.read()
-    if not data:
-        raise EmptyUpload("image is empty (0 bytes)")
-    codec.sniff(data, max_pixels=settings.max_pixels, name="image")
+    data, _ = await read_image(image or file, settings, "`image` (or `file`)")
 
     runtime = _runtime(request)
     id, received_at = uuid.uuid4().hex, datetime.now(UTC)
-    await asyncio.to_thread(_record_and_queue, runtime, id, data, description, received_at)
+    repository = runtime.repository
+    await asyncio.to_thread(
+        runtime.accept,
+        captions.INBOX,
+        id,
+        data,
+        captions.accepted_message(id, data, description, received_at),
+        lambda session: repository.add(session, id, received_at, description),
+        lambda session: repository.delete(session, id),
+    )
     return Accepted(id=id, received_at=received_at)
-
-
-def _record_and_queue(
-    runtime: Runtime, id: str, data: bytes, description: str, received_at: datetime
-) -> None:
-    """Row first (the id is known at once), then the queue; undone whole if the queue says no."""
-    try:
-        with runtime.database.session() as session:
-            runtime.repository.add(session, id, received_at, description)
-    except Exception as exc:
-        raise Unavailable(f"database unavailable: {type(exc).__name__}") from None
-    inbox = runtime.inbox_dir
-    try:
-        if inbox is not None:
-            write_atomically(inbox / id, data)
-        runtime.put(captions.INBOX, captions.accepted_message(id, data, description, received_at))
-    except Exception:
-        with runtime.database.session() as session:
-            runtime.repository.delete(session, id)
-        if inbox is not None:
-            (inbox / id).unlink(missing_ok=True)
-        raise
 
 
 @router.get("", summary="List captions, newest first")

@@ -35,6 +35,8 @@ _EXAMPLE = {
         "queue": {"status": "ok", "kind": "embedded"},
         "captioner": {"status": "ok", "alive": 1},
         "storer": {"status": "ok", "alive": 1},
+        "faces": {"status": "ok", "alive": 1},
+        "events": {"status": "ok"},
     },
 }
 
@@ -53,10 +55,11 @@ _EXAMPLE = {
 async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JSONResponse:
     """200 with each component's state; 503 `degraded` when one is down."""
     runtime: Runtime = request.app.state.runtime
-    workers, database, queue = await asyncio.gather(
+    workers, database, queue, events = await asyncio.gather(
         pools.ping(timeout=2.0),
         _check(runtime.database.ping),
         _check(runtime.queue.ping),
+        _check(runtime.broadcaster.ping),
     )
     components: dict[str, dict[str, Any]] = {
         "workers": {
@@ -75,6 +78,7 @@ async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JS
             "status": "ok" if queue else "down",
             "kind": "embedded" if runtime.embedded else "redis",
         },
+        "events": {"status": "ok" if events else "down"},
     }
     for service in SERVICES:
         alive = await asyncio.to_thread(runtime.alive, service) if queue else 0

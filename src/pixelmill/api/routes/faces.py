@@ -1,0 +1,172 @@
+"""`/api/v1/images` (aliases `/image`, `/images`) and the websocket `/faces`: the faces surface."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Request, UploadFile, WebSocket
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from pixelmill.api.deps import SettingsDep
+from pixelmill.api.uploads import read_image
+from pixelmill.errors import NotFound
+from pixelmill.events.hub import Hub
+from pixelmill.services import faces
+from pixelmill.services.runtime import Runtime
+
+router = APIRouter(tags=["faces"])
+
+Status = Literal["queued", "processing", "stored", "failed"]
+
+
+class FacesAccepted(BaseModel):
+    id: str = Field(examples=["9b2f6c0d4e3a4b5c8d7e6f5a4b3c2d1e"])
+    status: Status = "queued"
+    url: str = Field(description="The boxed image, once processed (409 until then).")
+    meta_url: str = Field(description="Its metadata: size and face boxes.")
+    created_at: datetime
+
+
+class FaceBox(BaseModel):
+    x: int
+    y: int
+    width: int
+    height: int
+    score: float | None = None
+
+
+class FacesMeta(BaseModel):
+    id: str
+    status: Status
+    width: int
+    height: int
+    faces: list[FaceBox]
+    face_count: int
+    detector: str | None
+    filename: str | None
+    url: str
+    created_at: datetime
+    processing_ms: float | None = None
+
+
+_UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The file is over the byte or pixel limit"},
+    415: {"description": "The file is not an image"},
+    422: {"description": "No file, or an empty one"},
+    503: {"description": "The queue cannot take the job now; nothing was kept"},
+}
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.post(
+    "/api/v1/images",
+    status_code=202,
+    summary="Upload an image for face detection",
+    responses=_UPLOAD_ERRORS,
+)
+@router.post(
+    "/images", status_code=202, summary="Alias of /api/v1/images", responses=_UPLOAD_ERRORS
+)
+@router.post("/image", status_code=202, summary="Alias of /api/v1/images", responses=_UPLOAD_ERRORS)
+async def accept(
+    request: Request,
+    settings: SettingsDep,
+    file: Annotated[UploadFile | None, File(description="The image (JPEG, PNG, ...)")] = None,
+    image: Annotated[UploadFile | None, File(description="Accepted instead of `file`")] = None,
+) -> FacesAccepted:
+    """Queue the detection and answer at once; the result's URL is also pushed on `/faces`."""
+    upload = file or image
+    data, info = await read_image(upload, settings, "`file` (or `image`)")
+    runtime = _runtime(request)
+    id, created_at = uuid.uuid4().hex, datetime.now(UTC)
+    filename = upload.filename if upload is not None else None
+    repository = runtime.face_repository
+    await asyncio.to_thread(
+        runtime.accept,
+        faces.INBOX,
+        id,
+        data,
+        faces.accepted_message(id, data, filename, created_at),
+        lambda session: repository.add(session, id, created_at, filename, info.format.lower()),
+        lambda session: repository.delete(session, id),
+    )
+    url = faces.image_url(id)
+    return FacesAccepted(id=id, url=url, meta_url=url + "/meta", created_at=created_at)
+
+
+def _stored_or_refusal(runtime: Runtime, id: str) -> Any:
+    with runtime.database.session() as session:
+        return runtime.face_repository.get(session, id)
+
+
+async def _row(request: Request, id: str) -> tuple[Any, JSONResponse | None]:
+    row = await asyncio.to_thread(_stored_or_refusal, _runtime(request), id)
+    if row is None:
+        raise NotFound(f"no image with id {id!r}")
+    if row.status != "stored":
+        detail = f"image {id} is {row.status}" + (
+            f": {row.error}" if row.error else "; try again shortly"
+        )
+        return row, JSONResponse({"detail": detail, "status": row.status}, status_code=409)
+    return row, None
+
+
+@router.get(
+    "/api/v1/images/{id}",
+    summary="The image with a box around each face",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}}},
+        404: {"description": "No such id"},
+        409: {"description": "Still being processed, or failed: see `status`"},
+    },
+)
+async def get_image(request: Request, id: str) -> Response:
+    row, refusal = await _row(request, id)
+    if refusal is not None:
+        return refusal
+    path = Path(row.file_path)
+    if not path.is_file():
+        raise NotFound(f"the stored file of image {id} is missing from storage")
+    media = "image/png" if path.suffix == ".png" else "image/jpeg"
+    return FileResponse(path, media_type=media)
+
+
+@router.get(
+    "/api/v1/images/{id}/meta",
+    summary="Size and face boxes of a processed image",
+    responses={404: {"description": "No such id"}, 409: {"description": "Not processed yet"}},
+)
+async def get_meta(request: Request, id: str) -> Any:
+    row, refusal = await _row(request, id)
+    if refusal is not None:
+        return refusal
+    return FacesMeta(
+        id=row.id,
+        status=row.status,
+        width=row.width,
+        height=row.height,
+        faces=[FaceBox(**box) for box in row.faces or []],
+        face_count=row.face_count if row.face_count is not None else len(row.faces or []),
+        detector=row.detector,
+        filename=row.filename,
+        url=faces.image_url(row.id),
+        created_at=row.created_at,
+        processing_ms=row.processing_ms,
+    )
+
+
+@router.websocket("/faces")
+async def feed(websocket: WebSocket) -> None:
+    """Every processed image, as it is stored: one JSON text frame `{"id", "url", "faces", ...}`."""
+    hub: Hub = websocket.app.state.hub
+    await hub.serve(websocket)
