@@ -113,6 +113,21 @@ class Settings(BaseSettings):
         10_000, ge=1, description="Websocket clients on /faces per API process."
     )
 
+    # ocr
+    ocr_engine: str = Field(
+        "auto",
+        description="OCR engine: `tesseract`, `rapidocr` (the pure-PyPI fallback) or `auto` "
+        "(Tesseract when its binary is installed, else the fallback).",
+    )
+    ocr_lang: str = Field("eng", description="Default OCR language(s), Tesseract style: eng+rus.")
+    tmp_dir: Path | None = Field(
+        None, description="Where uploads to /ocr are kept (default <data dir>/tmp)."
+    )
+    tmp_max_files: int = Field(200, ge=0, description="Uploads kept in the tmp dir at most.")
+    tmp_max_age_seconds: int = Field(
+        24 * 3600, ge=0, description="Uploads older than this are removed from the tmp dir."
+    )
+
     max_description_chars: int = Field(
         200, ge=1, le=200, description="Caption text limit, in characters (at most 200)."
     )
@@ -157,6 +172,10 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'pixelmill.db'}"
+
+    @property
+    def tmp_path(self) -> Path:
+        return self.tmp_dir or self.data_dir / "tmp"
 
     @property
     def storage_path(self) -> Path:
