@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from pixelmill.api import create_app
 from pixelmill.config import Settings
+from pixelmill.storage.blobs import S3BlobStore
 from tests.redis_server import RedisServer, delete_keys, plain_client, require_redis, unique_prefix
 from tests.server import free_port
 
@@ -174,3 +178,47 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+# --- S3: a real S3-compatible endpoint (moto's server mode) on 127.0.0.1 -------------------
+
+S3_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible HTTP endpoint on 127.0.0.1, with dummy credentials in the env."""
+    with pytest.MonkeyPatch.context() as env:
+        # boto3 reads these itself; the files are pointed away from a developer's ~/.aws
+        env.setenv("AWS_ACCESS_KEY_ID", "pixelmill-test")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "pixelmill-test-secret")
+        env.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            env.delenv(name, raising=False)
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(s3_endpoint: str) -> str:
+    """A bucket for this module's tests; each test works under a prefix of its own."""
+    bucket = f"pixelmill-test-{uuid.uuid4().hex[:12]}"
+    store = S3BlobStore(bucket, endpoint_url=s3_endpoint, region=S3_REGION)
+    store.create_bucket()
+    store.create_bucket()  # again: a helper for dev set-ups must not mind
+    store.close()
+    return bucket
+
+
+@pytest.fixture
+def s3_client(s3_endpoint: str) -> Iterator[Any]:
+    """A plain boto3 client, to look at what a store left in the bucket."""
+    client = boto3.session.Session().client("s3", endpoint_url=s3_endpoint, region_name=S3_REGION)
+    yield client
+    client.close()

@@ -66,3 +66,13 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         Settings(config=config)
     with pytest.raises(FileNotFoundError, match=r"missing\.yaml"):
         Settings(config=tmp_path / "missing.yaml")
+
+
+def test_empty_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXELMILL_REDIS_URL", "")
+    monkeypatch.setenv("PIXELMILL_DATABASE_URL", " ")
+    monkeypatch.setenv("PIXELMILL_PROCESS_WORKERS", "")
+    settings = Settings()
+    assert settings.redis_url is None and settings.database_url is None
+    assert settings.process_workers is None
+    assert settings.database.startswith("sqlite:///")

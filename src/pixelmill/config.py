@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -72,6 +72,16 @@ class Settings(BaseSettings):
     storage_dir: Path | None = Field(
         None, description="Where processed images are stored (default <data dir>/images)."
     )
+    storage_url: str | None = Field(
+        None,
+        description="Where stored images live, shared by every process: file:///abs/path or "
+        "s3://bucket/optional/prefix. Unset: the storage dir on this machine. S3 credentials "
+        "come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by boto3 itself.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint for MinIO, Ceph, R2 ... (unset: AWS)."
+    )
+    s3_region: str | None = Field(None, description="S3 region (unset: boto3's default).")
     queue_max_length: int = Field(
         10_000, ge=1, description="Messages a queue may hold; past it, new jobs get a 503."
     )
@@ -158,6 +168,25 @@ class Settings(BaseSettings):
         le=9,
         description="PNG deflate level: 0-3 use ISA-L (fast), 4-9 use zlib (smaller, slower).",
     )
+
+    @field_validator(
+        "redis_url",
+        "database_url",
+        "caption_font",
+        "faces_model",
+        "files_root",
+        "storage_dir",
+        "tmp_dir",
+        "log_file",
+        "process_workers",
+        "thread_workers",
+        "run_workers",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """`PIXELMILL_REDIS_URL=` (set but empty, as compose files often leave it) means unset."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _request_holds_a_file(self) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -31,7 +32,12 @@ def test_killed_worker_gives_503_then_service_recovers(
                 assert response.headers["Retry-After"] == "1"
             if response.status_code == 200:
                 break
-        assert statuses == [503, 200]  # the request that met the dead pool, then service again
-        health = client.get("/health").json()
-        assert health["status"] == "ok"
+        # Usually [503, 200]: the request that met the dead pool, then service again. On a
+        # busy machine the surviving worker may serve it before the death is noticed: [200].
+        assert statuses in ([503, 200], [200]), statuses
+        deadline = time.monotonic() + 30
+        while (health := client.get("/health").json())["components"]["workers"]["restarts"] < 1:
+            assert time.monotonic() < deadline, health
+            time.sleep(0.05)
         assert health["components"]["workers"]["restarts"] == 1
+        assert client.post("/process", files=files).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from tests.images import encode, photo
 from tests.server import free_port, start_pixelmill, stop, wait_healthy
@@ -68,14 +70,43 @@ class Deployment:
         else:
             wait_healthy(self.url, self.api, log, statuses=(200, 503))
 
-    def start_worker(self, service: str) -> None:
-        log = self.tmp / f"{service}.log"
-        self.workers[service] = start_pixelmill(["worker", service], self.environment(), log)
+    def start_worker(self, service: str, name: str | None = None) -> None:
+        """`pixelmill worker SERVICE`, known here as NAME (default: the service)."""
+        name = name or service
+        log = self.tmp / f"{name}.log"
+        self.workers[name] = start_pixelmill(["worker", service], self.environment(), log)
 
-    def kill_worker(self, service: str) -> None:
-        process = self.workers.pop(service)
+    def kill_worker(self, name: str) -> None:
+        process = self.workers.pop(name)
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+    def kill_while_holding(
+        self, name: str, stream: str, redis_url: str, prefix: str = "pixelmill"
+    ) -> int:
+        """SIGKILL worker NAME at a moment it holds messages it has not acknowledged; how many.
+
+        The worker is frozen (SIGSTOP) and its own pending entries read from Redis; when it
+        holds none it is let go for a moment and frozen again.
+        """
+        process = self.workers[name]
+        service = name.split("-")[0]
+        consumer = f"{socket.gethostname()}:{process.pid}:{service}"
+        client = redis.Redis.from_url(redis_url)
+        try:
+            for _ in range(1000):
+                process.send_signal(signal.SIGSTOP)
+                held = client.xpending_range(
+                    f"{prefix}:{stream}", service, min="-", max="+", count=10, consumername=consumer
+                )
+                if held:
+                    self.kill_worker(name)
+                    return len(held)
+                process.send_signal(signal.SIGCONT)
+                time.sleep(0.003)
+        finally:
+            client.close()
+        raise AssertionError(f"{name} never held a message")
 
     def stop_all(self) -> None:
         for process in self.workers.values():

@@ -63,4 +63,4 @@ def test_fifty_captions_end_to_end(deployment: Deployment) -> None:
             assert image.shape[0] > 120  # the band under the image
         stored = client.get(deployment.url + "/api/images", params={"status": "stored"})
         assert stored.headers["X-Total-Count"] == "50"
-    assert len(list(deployment.storage.glob("*.jpg"))) == 50
+    assert len(list((deployment.storage / "captions").glob("*.jpg"))) == 50

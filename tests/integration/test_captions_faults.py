@@ -3,7 +3,6 @@ going away and coming back. Nothing accepted is lost; nothing is stored twice.""
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,26 +50,6 @@ def rows(url: str) -> tuple[int, int]:
     return total, distinct
 
 
-def kill_while_holding(
-    deployment: Deployment, service: str, stream: str, server: RedisServer
-) -> int:
-    """SIGKILL `service` at a moment it holds a message it has not acknowledged; how many."""
-    process = deployment.workers[service]
-    client = redis.Redis.from_url(server.url)
-    try:
-        for _ in range(500):
-            process.send_signal(signal.SIGSTOP)  # frozen where it is, mid-message or not
-            pending = int(client.xpending(f"pixelmill:{stream}", service)["pending"])
-            if pending:
-                deployment.kill_worker(service)
-                return pending
-            process.send_signal(signal.SIGCONT)
-            time.sleep(0.003)
-    finally:
-        client.close()
-    raise AssertionError(f"{service} never held a message")
-
-
 def test_workers_killed_mid_batch_lose_nothing_and_store_once(
     deployment: Deployment, own_redis: RedisServer
 ) -> None:
@@ -90,7 +69,7 @@ def test_workers_killed_mid_batch_lose_nothing_and_store_once(
             while len(accepted) < mark and poster.is_alive():
                 time.sleep(0.01)
             for service, stream in (("storer", "captions:out"), ("captioner", "captions:in")):
-                assert kill_while_holding(deployment, service, stream, own_redis)
+                assert deployment.kill_while_holding(service, stream, own_redis.url)
                 deployment.start_worker(service)
     finally:
         poster.join()
@@ -98,7 +77,9 @@ def test_workers_killed_mid_batch_lose_nothing_and_store_once(
     with httpx.Client(timeout=30) as client:
         items = deployment.wait_for(client, accepted)
     assert all(items[id]["status"] == "stored" for id in accepted)
-    assert sorted(p.stem for p in deployment.storage.glob("*.jpg")) == sorted(accepted)
+    assert sorted(p.stem for p in (deployment.storage / "captions").glob("*.jpg")) == sorted(
+        accepted
+    )
     assert rows(deployment.env["PIXELMILL_DATABASE_URL"]) == (200, 200)
 
 

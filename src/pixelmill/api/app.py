@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from pixelmill import __version__
 from pixelmill.api.errors import install_error_handlers
 from pixelmill.api.limits import BodyLimitMiddleware, ProcessHeaderMiddleware
-from pixelmill.api.routes import captions, collage, faces, health, pipeline, transform
+from pixelmill.api.routes import captions, collage, faces, health, ocr, pipeline, transform, ui
 from pixelmill.config import Settings
 from pixelmill.events.hub import Hub
 from pixelmill.execution.cpus import available_cpus
@@ -21,6 +21,7 @@ from pixelmill.imaging.registry import markdown_table
 from pixelmill.log import setup_logging
 from pixelmill.services.faces import CHANNEL as FACES_CHANNEL
 from pixelmill.services.runtime import Runtime
+from pixelmill.web import STATIC_DIR
 
 DESCRIPTION = """
 Self-hosted image processing: collages, operation pipelines, captions, face detection and
@@ -84,9 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transform.router)
     app.include_router(captions.router)
     app.include_router(faces.router)
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    app.include_router(ocr.router)
+    app.include_router(ui.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

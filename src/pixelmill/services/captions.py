@@ -6,8 +6,9 @@
 `captions:in` carries `id`, `image` (the upload's bytes), `description` (UTF-8) and
 `received_at` (ISO 8601). The captioner adds the black band with the description and puts
 the JPEG on `captions:out` with the same id, description and receive time, plus its size and
-the processing time. The storer writes `<storage dir>/<id>.jpg` atomically and the database
-row, idempotently: a redelivered message rewrites the same file and leaves one row.
+the processing time. The storer writes `captions/<id>.jpg` to the blob store (a local folder
+or S3) and the database row, idempotently: a redelivered message rewrites the same file and
+leaves one row.
 
 A message that keeps failing (an image that cannot be decoded) is retried, then moved to the
 dead-letter stream by the worker loop; on its last delivery the captioner first sends a
@@ -25,8 +26,8 @@ from pathlib import Path
 from pixelmill.imaging import codec
 from pixelmill.imaging.ops.caption import CaptionParams, caption
 from pixelmill.jobs.queue import JobQueue, Message
+from pixelmill.storage.blobs import BlobStore
 from pixelmill.storage.db import Database
-from pixelmill.storage.files import write_atomically
 from pixelmill.storage.repository import CaptionRepository
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class Storer:
 
     database: Database
     repository: CaptionRepository
-    storage_dir: Path
+    blobs: BlobStore
     inbox_dir: Path | None = None  # the embedded mode's durable copies of uploads
 
     def __call__(self, message: Message) -> None:
@@ -109,15 +110,15 @@ class Storer:
             log.error("caption %s failed: %s", id, fields["error"].decode())
             self._forget_upload(id)
             return
-        path = self.storage_dir / f"{id}.jpg"
-        write_atomically(path, fields["image"])
+        key = f"captions/{id}.jpg"
+        self.blobs.put(key, fields["image"], "image/jpeg")
         with self.database.session() as session:
             self.repository.store(
                 session,
                 id=id,
                 received_at=datetime.fromisoformat(fields["received_at"].decode()),
                 description=fields["description"].decode("utf-8"),
-                file_path=str(path),
+                file_path=key,
                 size_bytes=len(fields["image"]),
                 width=int(fields["width"]),
                 height=int(fields["height"]),

@@ -6,7 +6,7 @@
 
 `faces:in` carries `id`, `image` (the upload's bytes), `filename` and `created_at`. The service
 decodes the image upright, detects faces, draws a box around each, writes
-`<storage dir>/faces/<id>.<jpg|png>` atomically and the row with the boxes, then publishes
+`faces/<id>.<jpg|png>` to the blob store and the row with the boxes, then publishes
 `{"id", "url", "meta_url", "faces": <count>, "width", "height", "created_at", "stored_at"}` on the
 `faces` channel. An event is published when the row becomes stored, so a redelivered message
 does not announce the same image twice (at most once if the process dies between the two).
@@ -25,8 +25,8 @@ from pixelmill.events.broadcast import Broadcaster
 from pixelmill.imaging import codec
 from pixelmill.imaging.ops.faces import Face, FacesParams, detect, draw
 from pixelmill.jobs.queue import Message
+from pixelmill.storage.blobs import BlobStore
 from pixelmill.storage.db import Database
-from pixelmill.storage.files import write_atomically
 from pixelmill.storage.repository import FaceRepository
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class FaceService:
 
     database: Database
     repository: FaceRepository
-    storage_dir: Path
+    blobs: BlobStore
     broadcaster: Broadcaster
     params: FacesParams
     max_pixels: int
@@ -83,8 +83,8 @@ class FaceService:
                     self.repository.mark(session, id, "failed", error=repr(exc))
                 self._forget_upload(id)
             raise
-        path = self.storage_dir / "faces" / f"{id}.{'jpg' if fmt == 'jpeg' else 'png'}"
-        write_atomically(path, encoded)
+        key = f"faces/{id}.{'jpg' if fmt == 'jpeg' else 'png'}"
+        self.blobs.put(key, encoded, f"image/{fmt}")
         boxes = [_box(face) for face in found]
         height, width = boxed.shape[:2]
         with self.database.session() as session:
@@ -95,7 +95,7 @@ class FaceService:
                 height=height,
                 faces=boxes,
                 detector="yunet" if self.params.model else "haar",
-                file_path=str(path),
+                file_path=key,
                 size_bytes=len(encoded),
                 processing_ms=(time.perf_counter() - started) * 1000,
             )

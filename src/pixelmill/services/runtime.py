@@ -29,6 +29,7 @@ from pixelmill.jobs.heartbeat import Heartbeats
 from pixelmill.jobs.queue import JobQueue, Message
 from pixelmill.jobs.worker import run_worker
 from pixelmill.services import captions, faces
+from pixelmill.storage.blobs import BlobStore, make_blob_store
 from pixelmill.storage.db import Database, migrate
 from pixelmill.storage.files import write_atomically
 from pixelmill.storage.repository import CaptionRepository, FaceRepository
@@ -52,6 +53,7 @@ class Runtime:
     queue: JobQueue
     heartbeats: Heartbeats
     broadcaster: Broadcaster
+    blobs: BlobStore
     repository: CaptionRepository = field(default_factory=CaptionRepository)
     face_repository: FaceRepository = field(default_factory=FaceRepository)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -61,13 +63,18 @@ class Runtime:
     def open(cls, settings: Settings) -> Runtime:
         """Migrate the database and connect to everything."""
         migrate(settings.database)
-        settings.storage_path.mkdir(parents=True, exist_ok=True)
         return cls(
             settings=settings,
             database=Database(settings.database),
             queue=make_queue(settings),
             heartbeats=make_heartbeats(settings),
             broadcaster=make_broadcaster(settings),
+            blobs=make_blob_store(
+                settings.storage_url,
+                settings.storage_path,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+            ),
         )
 
     @property
@@ -136,6 +143,9 @@ class Runtime:
             thread.join(timeout=60)
         self.queue.close()
         self.broadcaster.close()
+        close = getattr(self.blobs, "close", None)
+        if close is not None:
+            close()
         self.database.dispose()
 
     def alive(self, service: str) -> int:
@@ -197,14 +207,14 @@ class Runtime:
             return captions.Storer(
                 database=self.database,
                 repository=self.repository,
-                storage_dir=settings.storage_path,
+                blobs=self.blobs,
                 inbox_dir=self.inbox_dir,
             )
         if service == faces.SERVICE:
             return faces.FaceService(
                 database=self.database,
                 repository=self.face_repository,
-                storage_dir=settings.storage_path,
+                blobs=self.blobs,
                 broadcaster=self.broadcaster,
                 params=FacesParams(
                     min_size=settings.faces_min_size,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import jinja2
 from fastapi.templating import Jinja2Templates
 
 from pixelmill import __version__
@@ -27,6 +28,11 @@ STATIC_DIR = Path(__file__).parent / "static"
 @lru_cache(maxsize=1)
 def templates() -> Jinja2Templates:
     """The UI's template renderer (stateless apart from Jinja's own template cache)."""
-    renderer = Jinja2Templates(directory=TEMPLATES_DIR)
-    renderer.env.globals["version"] = __version__
-    return renderer
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals["version"] = __version__
+    return Jinja2Templates(env=environment)

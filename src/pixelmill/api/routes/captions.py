@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -13,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import SettingsDep
+from pixelmill.api.stored import stored_image
 from pixelmill.api.uploads import read_image
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.services import captions
@@ -140,10 +140,7 @@ async def get_caption(request: Request, id: str) -> Response:
     if status != "stored":
         detail = f"image {id} is {status}" + (f": {error}" if error else "; try again shortly")
         return JSONResponse({"detail": detail, "status": status}, status_code=409)
-    path = Path(file_path)
-    if not path.is_file():
-        raise NotFound(f"the stored file of image {id} is missing from storage")
-    return FileResponse(path, media_type="image/jpeg")
+    return await stored_image(runtime.blobs, file_path, "image/jpeg", id)
 
 
 def _item(row: Any) -> CaptionItem:

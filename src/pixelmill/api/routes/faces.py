@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Request, UploadFile, WebSocket
@@ -13,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import SettingsDep
+from pixelmill.api.stored import stored_image
 from pixelmill.api.uploads import read_image
 from pixelmill.errors import NotFound
 from pixelmill.events.hub import Hub
@@ -134,11 +134,8 @@ async def get_image(request: Request, id: str) -> Response:
     row, refusal = await _row(request, id)
     if refusal is not None:
         return refusal
-    path = Path(row.file_path)
-    if not path.is_file():
-        raise NotFound(f"the stored file of image {id} is missing from storage")
-    media = "image/png" if path.suffix == ".png" else "image/jpeg"
-    return FileResponse(path, media_type=media)
+    media = "image/png" if row.file_path.endswith(".png") else "image/jpeg"
+    return await stored_image(_runtime(request).blobs, row.file_path, media, id)
 
 
 @router.get(

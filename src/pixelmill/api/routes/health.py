@@ -37,6 +37,7 @@ _EXAMPLE = {
         "storer": {"status": "ok", "alive": 1},
         "faces": {"status": "ok", "alive": 1},
         "events": {"status": "ok"},
+        "storage": {"status": "ok", "kind": "local"},
     },
 }
 
@@ -55,11 +56,12 @@ _EXAMPLE = {
 async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JSONResponse:
     """200 with each component's state; 503 `degraded` when one is down."""
     runtime: Runtime = request.app.state.runtime
-    workers, database, queue, events = await asyncio.gather(
+    workers, database, queue, events, storage = await asyncio.gather(
         pools.ping(timeout=2.0),
         _check(runtime.database.ping),
         _check(runtime.queue.ping),
         _check(runtime.broadcaster.ping),
+        _check(runtime.blobs.ping),
     )
     components: dict[str, dict[str, Any]] = {
         "workers": {
@@ -79,6 +81,7 @@ async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JS
             "kind": "embedded" if runtime.embedded else "redis",
         },
         "events": {"status": "ok" if events else "down"},
+        "storage": {"status": "ok" if storage else "down", "kind": runtime.blobs.kind},
     }
     for service in SERVICES:
         alive = await asyncio.to_thread(runtime.alive, service) if queue else 0

@@ -1,0 +1,73 @@
+"""OCR: the text of an image, by line, with boxes in the upload's pixels.
+
+    recognize(image, engine, lang)         an array -> Recognition
+    recognize_upload(data, info, ...)      encoded bytes -> Recognition (a worker process runs it)
+
+    preprocess.py   gray, deskew, upscale of small text, binarization; boxes mapped back
+    engines.py      choosing the engine (settings.ocr_engine), its languages, `lang` checks
+    tesseract.py    Tesseract through pytesseract, when its binary is installed
+    rapid.py        RapidOCR, whose models ship inside its wheel: the fallback, offline
+    result.py       Line and Recognition
+
+Neither engine downloads anything: Tesseract's language data comes from the system's
+packages, RapidOCR's models from its wheel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from pixelmill.imaging import codec
+from pixelmill.imaging.ocr import engines
+from pixelmill.imaging.ocr.engines import Engine
+from pixelmill.imaging.ocr.preprocess import prepare
+from pixelmill.imaging.ocr.result import Line, Recognition
+
+__all__ = ["Engine", "Line", "Recognition", "recognize", "recognize_upload"]
+
+
+def recognize(
+    image: np.ndarray, engine: Engine, lang: tuple[str, ...] = ("eng",), threads: int = 1
+) -> Recognition:
+    """Read the text of `image` (gray, BGR or BGRA); `lang` must be checked already."""
+    prepared = prepare(image, **engines.PREPARATION[engine])
+    found = engines.read(engine, prepared.image, lang, threads)
+    lines = tuple(
+        dataclasses.replace(line, box=prepared.to_original(line.box), confidence=_unit(line))
+        for line in found
+    )
+    return Recognition(
+        text=page_text(lines),
+        lines=lines,
+        engine=engines.label(engine),
+        deskew_degrees=prepared.skew_degrees,
+        scale=prepared.scale,
+    )
+
+
+def recognize_upload(
+    data: bytes,
+    info: codec.ImageInfo,
+    engine: Engine,
+    lang: tuple[str, ...],
+    threads: int = 1,
+    name: str = "file",
+) -> Recognition:
+    """Decode an upload (upright by its EXIF orientation) and read its text."""
+    return recognize(codec.decode(data, info, "gray", name), engine, lang, threads)
+
+
+def page_text(lines: tuple[Line, ...]) -> str:
+    """Lines joined by newlines, with an empty line after each paragraph."""
+    parts: list[str] = []
+    for line in lines:
+        parts.append(line.text)
+        if line.paragraph_end:
+            parts.append("")
+    return "\n".join(parts).strip("\n")
+
+
+def _unit(line: Line) -> float:
+    return round(min(1.0, max(0.0, line.confidence)), 4)

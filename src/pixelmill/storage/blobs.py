@@ -1,0 +1,332 @@
+"""Stored images behind one protocol, so processes on different machines share results.
+
+    BlobStore (protocol)     put / get / exists / delete / local_path / ping / kind
+    ├── LocalBlobStore       files under a folder, written atomically   kind "local"
+    └── S3BlobStore          objects in an S3 bucket (AWS, MinIO, ...)   kind "s3"
+
+    make_blob_store(url, root, **s3_options)    the store a setting names:
+        None or ""               LocalBlobStore(root), the storage dir (<data dir>/images)
+        file:///abs/path         LocalBlobStore(/abs/path)
+        s3://bucket[/prefix]     S3BlobStore(bucket, prefix=prefix, **s3_options)
+
+A key is relative and `/`-separated (`captions/3f0c….jpg`, `faces/9b2f….png`); an absolute key,
+`.` or `..`, a backslash, a NUL or an empty part is refused with ValueError. A `put` is atomic
+(a reader sees the old object or the new one, never part of one) and may repeat: storing is
+idempotent. A missing key reads as `NotFound`; a store that cannot be reached or refuses us
+raises `Unavailable` with a message that names the key but never the endpoint or credentials.
+
+Settings: `PIXELMILL_STORAGE_URL` (unset: the local storage dir), `PIXELMILL_S3_ENDPOINT_URL`
+(unset: AWS; set it for MinIO, Ceph, R2 ...), `PIXELMILL_S3_REGION` (unset: boto3's default).
+Credentials are not pixelmill settings: boto3 reads `AWS_ACCESS_KEY_ID`,
+`AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`, `AWS_PROFILE`, instance roles ...) itself.
+
+The S3 client is made once per store and shared by every thread (boto3 clients are
+thread-safe). Its timeouts are short and it retries once, so an outage becomes a quick 503,
+not a hung request or a stuck worker; the job queue redelivers what a worker could not store.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+
+from pixelmill.errors import NotFound, Unavailable
+from pixelmill.storage.files import write_atomically
+
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 10.0
+MAX_ATTEMPTS = 2  # the first try and one retry
+
+_MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Where stored images live: a local folder or an S3 bucket."""
+
+    @property
+    def kind(self) -> str:
+        """`local` or `s3`."""
+        ...
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` under `key`, atomically; storing the same key again replaces it."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The bytes under `key`; NotFound when there are none."""
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The file of `key` to stream (it may not exist), or None when the store is remote."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; a missing key is fine."""
+        ...
+
+    def ping(self) -> bool:
+        """Whether the store can be used now (for /health); never raises."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """`key` itself when it is a relative `/`-separated key, else ValueError."""
+    if not isinstance(key, str) or not key:
+        raise ValueError("a storage key must be a non-empty string")
+    if key.startswith("/"):
+        raise ValueError(f"storage key {key!r} is absolute")
+    if "\\" in key or "\0" in key:
+        raise ValueError(f"storage key {key!r} holds a backslash or a NUL")
+    for part in key.split("/"):
+        if part in ("", ".", ".."):
+            raise ValueError(f"storage key {key!r} has an empty, '.' or '..' part")
+    return key
+
+
+class LocalBlobStore:
+    """Files under `root`; each written through a temporary file and a rename."""
+
+    kind = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        try:
+            write_atomically(path, data, durable=True)
+        except OSError as exc:
+            raise Unavailable(
+                f"storage unavailable: cannot write {key} ({_os_reason(exc)})"
+            ) from exc
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise NotFound(f"{key} is not in storage") from exc
+        except OSError as exc:
+            raise Unavailable(
+                f"storage unavailable: cannot read {key} ({_os_reason(exc)})"
+            ) from exc
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except (NotADirectoryError, IsADirectoryError):
+            pass  # a folder, or a file above the key: no object by that key
+        except OSError as exc:
+            raise Unavailable(
+                f"storage unavailable: cannot delete {key} ({_os_reason(exc)})"
+            ) from exc
+
+    def ping(self) -> bool:
+        # the folder appears with the first image; an empty store is a healthy one
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return False
+        return os.access(self.root, os.W_OK | os.X_OK)
+
+
+class S3BlobStore:
+    """Objects in an S3 bucket, under an optional key prefix."""
+
+    kind = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        if not bucket or "/" in bucket:
+            raise ValueError(f"bad S3 bucket name {bucket!r}")
+        if (access_key is None) != (secret_key is None):
+            raise ValueError("give both the S3 access key and the secret key, or neither")
+        prefix = prefix.strip("/")
+        self.bucket = bucket
+        self.prefix = check_key(prefix) + "/" if prefix else ""
+        self.endpoint_url = endpoint_url or None
+        self.region = region or None
+        config = Config(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
+            # checksums only where S3 requires them: MinIO, Ceph and R2 reject some of the
+            # trailers boto3 >= 1.36 sends by default
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        # a session of our own: boto3's default session is not safe to share between threads
+        self._client: Any = boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=config,
+        )
+
+    def __repr__(self) -> str:  # never the credentials
+        return (
+            f"S3BlobStore({self.bucket!r}, prefix={self.prefix!r}, "
+            f"endpoint_url={self.endpoint_url!r}, region={self.region!r})"
+        )
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        name = self._key(key)
+        try:
+            self._client.put_object(
+                Bucket=self.bucket, Key=name, Body=data, ContentType=content_type
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable("write", key, exc) from exc
+
+    def get(self, key: str) -> bytes:
+        name = self._key(key)
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=name)
+            with response["Body"] as body:
+                data: bytes = body.read()
+        except ClientError as exc:
+            if _code(exc) in _MISSING_KEY:
+                raise NotFound(f"{key} is not in storage") from exc
+            raise _unavailable("read", key, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("read", key, exc) from exc
+        return data
+
+    def local_path(self, key: str) -> None:
+        check_key(key)
+        return None
+
+    def exists(self, key: str) -> bool:
+        name = self._key(key)
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=name)
+        except ClientError as exc:
+            if _code(exc) in _MISSING_KEY:
+                return False
+            raise _unavailable("look up", key, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("look up", key, exc) from exc
+        return True
+
+    def delete(self, key: str) -> None:
+        name = self._key(key)
+        try:
+            # S3 answers 204 for a key that is not there too
+            self._client.delete_object(Bucket=self.bucket, Key=name)
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable("delete", key, exc) from exc
+
+    def ping(self) -> bool:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError):
+            return False
+        return True
+
+    def create_bucket(self) -> None:
+        """Create the bucket if it is not there yet (tests, development)."""
+        options: dict[str, Any] = {}
+        if self.region and self.region != "us-east-1":
+            options["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            self._client.create_bucket(Bucket=self.bucket, **options)
+        except ClientError as exc:
+            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise _unavailable("create", "the bucket", exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("create", "the bucket", exc) from exc
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+
+def make_blob_store(url: str | None, root: Path, **s3_options: Any) -> BlobStore:
+    """The store `url` names (see the module docstring); `s3_options` go to S3BlobStore."""
+    if not url or not url.strip():
+        return LocalBlobStore(root)
+    parts = urlsplit(url.strip())
+    if parts.query or parts.fragment:
+        raise ValueError("a storage URL takes no query or fragment")
+    if parts.scheme == "file":
+        path = unquote(parts.path)
+        if parts.netloc not in ("", "localhost") or not path.startswith("/"):
+            raise ValueError(f"a file storage URL needs an absolute path: file:///...; got {url!r}")
+        return LocalBlobStore(Path(path))
+    if parts.scheme == "s3":
+        if not parts.netloc or "@" in parts.netloc:
+            raise ValueError("an S3 storage URL is s3://bucket/optional/prefix")
+        options = {name: value for name, value in s3_options.items() if value is not None}
+        return S3BlobStore(parts.netloc, prefix=unquote(parts.path), **options)
+    raise ValueError(
+        f"unsupported storage URL scheme {parts.scheme!r}: use file:///path or s3://bucket/prefix"
+    )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _unavailable(verb: str, key: str, exc: Exception) -> Unavailable:
+    """An Unavailable that says why, from the error's kind only: no endpoint, no credentials."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        reason = f"S3 said {_code(exc) or 'error'}" + (f", HTTP {status}" if status else "")
+    elif isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        reason = "cannot reach the S3 endpoint"
+    elif isinstance(exc, ReadTimeoutError):
+        reason = "the S3 endpoint did not answer in time"
+    elif isinstance(exc, NoCredentialsError):
+        reason = "no S3 credentials configured"
+    else:
+        reason = type(exc).__name__
+    return Unavailable(f"storage unavailable: cannot {verb} {key} ({reason})")
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__

@@ -1,0 +1,139 @@
+// Captions page: POST /api/images (202), then the gallery of GET /api/images, polled every
+// second while an item is queued or processing, every 15 s otherwise (while the tab is visible).
+import {
+  ApiError,
+  clearError,
+  formatTime,
+  formData,
+  getJSON,
+  imageURL,
+  linkedImage,
+  onSubmit,
+  showError,
+  upload,
+} from "./app.js";
+
+const form = document.getElementById("captions-form");
+const description = document.getElementById("caption-description");
+const counter = document.getElementById("caption-count");
+const gallery = document.getElementById("gallery");
+const empty = document.getElementById("gallery-empty");
+const state = document.getElementById("gallery-state");
+const galleryError = document.getElementById("gallery-error");
+const PAGE = 48;
+const FAST = 1000;
+const SLOW = 15000;
+const images = new Map(); // id -> object URL of its stored image
+let timer = null;
+
+function count() {
+  const max = Number(counter.dataset.max);
+  const used = [...description.value].length;
+  counter.textContent = `${used} / ${max} characters`;
+}
+description.addEventListener("input", count);
+count();
+
+onSubmit(form, async (ui) => {
+  const answer = await upload("/api/images", formData(form), { accept: "application/json", onProgress: ui.progress });
+  const body = JSON.parse(await answer.blob.text());
+  ui.status(`Queued as ${body.id.slice(0, 8)}…; it appears in the gallery when stored.`);
+  form.reset();
+  count();
+  await refresh();
+});
+
+document.getElementById("gallery-refresh").addEventListener("click", () => refresh());
+
+async function refresh() {
+  clearTimeout(timer);
+  let pending = false;
+  try {
+    const { data, response } = await getJSON(`/api/images?limit=${PAGE}`);
+    clearError(galleryError);
+    pending = data.some((item) => item.status === "queued" || item.status === "processing");
+    render(data);
+    const total = Number(response.headers.get("X-Total-Count") ?? data.length);
+    const waiting = data.filter((item) => item.status === "queued" || item.status === "processing").length;
+    state.textContent =
+      `${total} image${total === 1 ? "" : "s"}` +
+      (total > data.length ? `, the newest ${data.length} shown` : "") +
+      (waiting ? ` · ${waiting} in progress` : "");
+  } catch (error) {
+    showError(galleryError, error);
+    if (!(error instanceof ApiError)) console.error(error);
+  }
+  timer = setTimeout(refresh, pending ? FAST : SLOW);
+}
+
+function render(items) {
+  const seen = new Set();
+  let previous = null;
+  for (const item of items) {
+    seen.add(item.id);
+    let node = gallery.querySelector(`li[data-id="${CSS.escape(item.id)}"]`);
+    if (!node) node = card(item);
+    update(node, item);
+    // keep the server's order (newest first) without rebuilding the nodes
+    const wanted = previous ? previous.nextElementSibling : gallery.firstElementChild;
+    if (wanted !== node) gallery.insertBefore(node, wanted);
+    previous = node;
+  }
+  for (const node of [...gallery.children]) {
+    if (!seen.has(node.dataset.id)) {
+      const url = images.get(node.dataset.id);
+      if (url) URL.revokeObjectURL(url);
+      images.delete(node.dataset.id);
+      node.remove();
+    }
+  }
+  empty.hidden = items.length > 0;
+}
+
+function card(item) {
+  const node = document.createElement("li");
+  node.dataset.id = item.id;
+  node.innerHTML =
+    '<div class="thumb"></div><div class="body"><span class="badge"></span>' +
+    '<p class="description"></p><time class="when"></time></div>';
+  node.querySelector(".description").textContent = item.description;
+  const when = node.querySelector(".when");
+  when.dateTime = item.received_at;
+  when.textContent = formatTime(item.received_at);
+  return node;
+}
+
+function update(node, item) {
+  if (node.dataset.status === item.status) return;
+  node.dataset.status = item.status;
+  const badge = node.querySelector(".badge");
+  badge.className = `badge ${item.status}`;
+  badge.textContent = item.status;
+  const thumb = node.querySelector(".thumb");
+  if (item.status === "stored") {
+    showImage(thumb, item);
+  } else if (item.status === "failed") {
+    thumb.textContent = item.error ? `failed: ${item.error}` : "failed";
+  } else {
+    thumb.textContent = `${item.status}…`;
+  }
+}
+
+async function showImage(thumb, item) {
+  try {
+    let url = images.get(item.id);
+    if (!url) {
+      url = await imageURL(item.url);
+      images.set(item.id, url);
+    }
+    thumb.replaceChildren(linkedImage(url, `Captioned image: ${item.description}`));
+  } catch (error) {
+    thumb.textContent = error instanceof ApiError ? `image: ${error.message}` : "image unavailable";
+  }
+}
+
+document.addEventListener("pixelmill:api-key", () => refresh());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") refresh();
+});
+refresh();

@@ -1,0 +1,99 @@
+// OCR page: POST /ocr in place (Accept: application/json), then the text, the lines and their
+// boxes drawn over the uploaded image.
+import { formData, onSubmit, upload } from "./app.js";
+
+const form = document.getElementById("ocr-form");
+const result = document.getElementById("ocr-result");
+const meta = document.getElementById("ocr-meta");
+const text = document.getElementById("ocr-text");
+const image = document.getElementById("ocr-image");
+const boxes = document.getElementById("ocr-boxes");
+const rows = document.querySelector("#ocr-lines tbody");
+const copy = document.getElementById("ocr-copy");
+const SVG = "http://www.w3.org/2000/svg";
+let shown = null; // object URL of the image on display
+
+onSubmit(form, async (ui) => {
+  const file = form.elements.file.files[0];
+  const answer = await upload("/ocr", formData(form), { accept: "application/json", onProgress: ui.progress });
+  const body = JSON.parse(await answer.blob.text());
+  render(body, file);
+  const lines = body.lines?.length ?? 0;
+  ui.status(`Done: ${lines} line${lines === 1 ? "" : "s"} found.`);
+});
+
+function render(body, file) {
+  const lines = Array.isArray(body.lines) ? body.lines : [];
+  const facts = [
+    body.filename,
+    body.width && body.height ? `${body.width}×${body.height}` : null,
+    body.format ? String(body.format).toUpperCase() : null,
+    `${lines.length} line${lines.length === 1 ? "" : "s"}`,
+    body.engine ? `engine: ${body.engine}` : null,
+    typeof body.elapsed_ms === "number" ? `${Math.round(body.elapsed_ms)} ms` : null,
+  ];
+  meta.textContent = facts.filter(Boolean).join(" · ");
+  text.textContent = body.text && body.text.trim() ? body.text : "(no text found)";
+
+  if (shown) URL.revokeObjectURL(shown);
+  shown = file ? URL.createObjectURL(file) : null;
+  if (shown) image.src = shown;
+  document.getElementById("ocr-figure").hidden = !shown;
+  boxes.setAttribute("viewBox", `0 0 ${body.width || 1} ${body.height || 1}`);
+  boxes.setAttribute("preserveAspectRatio", "none");
+  boxes.replaceChildren();
+  rows.replaceChildren();
+  lines.forEach((line, i) => {
+    const [x, y, w, h] = Array.isArray(line.box) ? line.box : [0, 0, 0, 0];
+    const rect = document.createElementNS(SVG, "rect");
+    for (const [name, value] of Object.entries({ x, y, width: w, height: h })) rect.setAttribute(name, value);
+    boxes.append(rect);
+
+    const row = document.createElement("tr");
+    row.append(
+      cell(String(i + 1), "num"),
+      cell(line.text ?? "", "line"),
+      cell(typeof line.confidence === "number" ? `${Math.round(line.confidence * 100)}%` : "–", "num"),
+      boxCell(x, y, w, h),
+    );
+    const highlight = (on) => {
+      rect.classList.toggle("active", on);
+      row.classList.toggle("active", on);
+    };
+    row.addEventListener("mouseenter", () => highlight(true));
+    row.addEventListener("mouseleave", () => highlight(false));
+    rows.append(row);
+  });
+  result.hidden = false;
+  result.scrollIntoView({ behavior: "smooth", block: "nearest" });
+}
+
+function boxCell(x, y, w, h) {
+  const td = cell("", "box");
+  const at = document.createElement("span");
+  at.textContent = `${x}, ${y}`;
+  const size = document.createElement("span");
+  size.textContent = `${w}×${h}`;
+  td.append(at, " ", size);
+  td.title = `x ${x}, y ${y}, width ${w}, height ${h}`;
+  return td;
+}
+
+function cell(content, className) {
+  const td = document.createElement("td");
+  td.className = className;
+  td.textContent = content;
+  return td;
+}
+
+copy.addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText(text.textContent);
+    copy.textContent = "Copied";
+  } catch {
+    // no clipboard (plain http off localhost): select the text for Ctrl+C instead
+    getSelection().selectAllChildren(text);
+    copy.textContent = "Selected: press Ctrl+C";
+  }
+  setTimeout(() => (copy.textContent = "Copy text"), 2000);
+});
