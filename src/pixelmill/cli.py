@@ -177,12 +177,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         print("pixelmill: --jobs must be at least 1", file=sys.stderr)
         return 2
-    limits = Limits(
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_pixels,
-        max_output_pixels=settings.max_output_pixels,
-        png_compression=settings.png_compression,
-    )
+    limits = Limits.from_settings(settings)
     extension = {"jpg": ".jpg", "jpeg": ".jpg", "png": ".png", "webp": ".webp"}.get(
         args.format or "", ""
     )

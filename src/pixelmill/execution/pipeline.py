@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pixelmill.config import Settings
 from pixelmill.errors import InvalidParameter
 from pixelmill.execution.pools import Pools
 from pixelmill.imaging import codec, pipeline
@@ -37,6 +38,15 @@ class Limits:
     max_pixels: int
     max_output_pixels: int
     png_compression: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_pixels,
+            max_output_pixels=settings.max_output_pixels,
+            png_compression=settings.png_compression,
+        )
 
 
 @dataclass(frozen=True, slots=True)

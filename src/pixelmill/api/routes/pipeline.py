@@ -88,12 +88,7 @@ async def run_pipeline(
         FileJob(item.input, existing_file(root, item.input), confine(root, item.output))
         for item in request.images
     ]
-    limits = Limits(
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_pixels,
-        max_output_pixels=settings.max_output_pixels,
-        png_compression=settings.png_compression,
-    )
+    limits = Limits.from_settings(settings)
     written = await run_files(pools, jobs, steps, limits)
     real_root = root.resolve()
     return PipelineResult(

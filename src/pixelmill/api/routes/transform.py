@@ -65,12 +65,7 @@ async def transform(
     steps = pipeline.parse(pipeline.parse_text(ops))
     codec.check_bytes(file.size or 0, settings.max_upload_bytes, "file")
     data = await file.read()
-    limits = Limits(
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_pixels,
-        max_output_pixels=settings.max_output_pixels,
-        png_compression=settings.png_compression,
-    )
+    limits = Limits.from_settings(settings)
     chosen: Any = "jpeg" if format == "jpg" else format
     fmt, results = await run_upload(pools, "file", data, steps, limits, chosen, quality)
     if not results:
