@@ -110,6 +110,11 @@ def _serve(args: argparse.Namespace) -> int:
     # Each API process builds its app from the environment; share the CPUs between them.
     if args.config is not None:
         os.environ["PIXELMILL_CONFIG"] = str(args.config)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # each API process writes its request metrics there; /metrics sums them
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pixelmill-metrics-")
     if settings.process_workers is None:
         share = max(1, available_cpus() // args.workers)
         os.environ["PIXELMILL_PROCESS_WORKERS"] = str(share)

@@ -168,6 +168,11 @@ class Settings(BaseSettings):
         le=9,
         description="PNG deflate level: 0-3 use ISA-L (fast), 4-9 use zlib (smaller, slower).",
     )
+    api_keys: str = Field(
+        "",
+        description="API keys, comma-separated; when set, requests need `Authorization: Bearer "
+        "<key>` or `X-API-Key: <key>` (empty: no keys asked).",
+    )
 
     @field_validator(
         "redis_url",
@@ -209,6 +214,10 @@ class Settings(BaseSettings):
     @property
     def storage_path(self) -> Path:
         return self.storage_dir or self.data_dir / "images"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
 
     @property
     def log_path(self) -> Path:

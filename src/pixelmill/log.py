@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import logging.handlers
 import sys
 
 from pixelmill.config import Settings
 
-FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(process)d [%(request_id)s] %(name)s: %(message)s"
+
+# The id of the request being served (set by the API's request-id middleware); "-" outside.
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `record.request_id`, which FORMAT shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
 
 
 def setup_logging(settings: Settings) -> None:
@@ -28,6 +40,7 @@ def setup_logging(settings: Settings) -> None:
     ]
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(RequestIdFilter())
         handler._pixelmill = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(settings.log_level.upper())

@@ -12,7 +12,11 @@ from fastapi.staticfiles import StaticFiles
 from pixelmill import __version__
 from pixelmill.api.errors import install_error_handlers
 from pixelmill.api.limits import BodyLimitMiddleware, ProcessHeaderMiddleware
+from pixelmill.api.metrics import MetricsMiddleware, RequestMetrics
+from pixelmill.api.metrics import router as metrics_router
+from pixelmill.api.request_id import RequestIdMiddleware
 from pixelmill.api.routes import captions, collage, faces, health, ocr, pipeline, transform, ui
+from pixelmill.api.security import ApiKeyMiddleware
 from pixelmill.config import Settings
 from pixelmill.events.hub import Hub
 from pixelmill.execution.cpus import available_cpus
@@ -77,9 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.pools = pools
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+    if settings.api_key_list:  # inside the header middleware, so a 401 names its process too
+        app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_list)
     app.add_middleware(ProcessHeaderMiddleware)
+    app.state.metrics = RequestMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request has it
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(collage.router)
     app.include_router(pipeline.router)
     app.include_router(transform.router)

@@ -1,6 +1,15 @@
 // Faces page: POST /api/v1/images, and the live feed of the websocket /faces, where every
 // processed image (from any client) appears without a reload. The socket reconnects by itself.
-import { ApiError, formatTime, formData, imageURL, linkedImage, onSubmit, upload } from "./app.js";
+import {
+  ApiError,
+  apiKey,
+  formatTime,
+  formData,
+  imageURL,
+  linkedImage,
+  onSubmit,
+  upload,
+} from "./app.js";
 
 const form = document.getElementById("faces-form");
 const feed = document.getElementById("feed");
@@ -68,7 +77,10 @@ function show(kind, text) {
 let delay = 1000;
 function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${location.host}/faces`);
+  // Browsers cannot set headers on a websocket: the API key travels as ?api_key=.
+  const key = apiKey();
+  const query = key ? `?api_key=${encodeURIComponent(key)}` : "";
+  const socket = new WebSocket(`${scheme}//${location.host}/faces${query}`);
   let ping = null;
   show("connecting", "connecting…");
   socket.addEventListener("open", () => {

@@ -1,0 +1,153 @@
+"""`GET /metrics`: Prometheus text format, every name prefixed `pixelmill_`.
+
+Request counts and latencies are recorded by `MetricsMiddleware` per route template (so
+`/api/v1/images/{id}`, not each id). Queue depths, worker heartbeats, websocket clients and pool
+restarts are read when scraped (`LiveCollector`). With `PROMETHEUS_MULTIPROC_DIR` set (`serve
+--workers N` sets it), request metrics are written there by every API process and summed when
+scraped; otherwise each app keeps its own registry, so tests can build several apps.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pixelmill.services.runtime import SERVICES, STREAMS
+
+router = APIRouter(tags=["metrics"])
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class RequestMetrics:
+    """The request counter and latency histogram of one app."""
+
+    def __init__(self) -> None:
+        # multi-process: values go to files in the directory; nothing registered in-process
+        self.registry = None if multiprocess_dir() else CollectorRegistry()
+        labels = ["method", "route", "status"]
+        self.requests = Counter(
+            "pixelmill_http_requests", "HTTP requests answered.", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "pixelmill_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            labels,
+            registry=self.registry,
+        )
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            labels = (scope["method"], route, str(status))
+            self.metrics.requests.labels(*labels).inc()
+            self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+
+
+class LiveCollector(Collector):
+    """What is read at scrape time: queues, heartbeats, websocket clients, pool restarts."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Any]:
+        runtime = getattr(self.state, "runtime", None)
+        if runtime is not None:
+            depth = GaugeMetricFamily(
+                "pixelmill_queue_depth", "Messages not yet acknowledged.", labels=["stream"]
+            )
+            pending = GaugeMetricFamily(
+                "pixelmill_queue_pending",
+                "Messages taken by a worker and not yet acknowledged.",
+                labels=["stream", "group"],
+            )
+            dead = GaugeMetricFamily(
+                "pixelmill_queue_dead_letters", "Messages given up on.", labels=["stream"]
+            )
+            alive = GaugeMetricFamily(
+                "pixelmill_workers_alive",
+                "Workers of a service whose heartbeat is recent.",
+                labels=["service"],
+            )
+            for service in SERVICES:
+                stream = STREAMS[service]
+                try:
+                    depth.add_metric([stream], runtime.queue.depth(stream))
+                    pending.add_metric([stream, service], runtime.queue.pending(stream, service))
+                    dead.add_metric([stream], runtime.queue.dead(stream))
+                except Exception:  # a queue that is down must not break the scrape
+                    pass
+                alive.add_metric([service], runtime.alive(service))
+            yield from (depth, pending, dead, alive)
+        hub = getattr(self.state, "hub", None)
+        if hub is not None:
+            yield GaugeMetricFamily(
+                "pixelmill_websocket_clients", "Websocket clients connected.", value=hub.clients
+            )
+            stats = CounterMetricFamily(
+                "pixelmill_websocket_events", "Websocket hub counters.", labels=["event"]
+            )
+            for event, count in vars(hub.stats).items():
+                stats.add_metric([event], count)
+            yield stats
+        pools = getattr(self.state, "pools", None)
+        if pools is not None:
+            yield CounterMetricFamily(
+                "pixelmill_pool_restarts", "Process pool restarts.", value=pools.restarts
+            )
+
+
+def _scrape(request: Request) -> bytes:
+    metrics: RequestMetrics = request.app.state.metrics
+    registry = CollectorRegistry()
+    if metrics.registry is None:
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(LiveCollector(request.app.state))
+        return generate_latest(registry)
+    registry.register(LiveCollector(request.app.state))
+    return generate_latest(metrics.registry) + generate_latest(registry)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Prometheus text format; a plain `def`, so the queue is read off the event loop."""
+    return Response(_scrape(request), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,72 @@
+"""Optional API keys: with `api_keys` set, requests outside the open paths need a key."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# Open without a key: health, the API docs, metrics, the UI's pages and its static files.
+OPEN_PATHS = frozenset(
+    {"/", "/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/metrics"}
+)
+OPEN_PREFIXES = ("/ui/", "/static/")
+POLICY_VIOLATION = 1008
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path == "/ui" or path.startswith(OPEN_PREFIXES)
+
+
+class ApiKeyMiddleware:
+    """401 (`WWW-Authenticate: Bearer`) without a valid `Authorization: Bearer <key>` or
+    `X-API-Key: <key>`; websockets, whose browsers cannot set headers, may pass `?api_key=`."""
+
+    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+        self.app = app
+        self.keys = [key.encode() for key in keys]
+
+    def _valid(self, given: bytes | None) -> bool:
+        if not given:
+            return False
+        # compare against every key, so the time taken does not tell which one came close
+        matches = [hmac.compare_digest(given, key) for key in self.keys]
+        return any(matches)
+
+    def _from_headers(self, scope: Scope) -> bytes | None:
+        headers = dict(scope.get("headers", []))
+        if b"x-api-key" in headers:
+            return bytes(headers[b"x-api-key"])
+        scheme, _, token = bytes(headers.get(b"authorization", b"")).partition(b" ")
+        return token.strip() if scheme.lower() == b"bearer" else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or is_open(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given = query.get("api_key", [""])[0].encode() or self._from_headers(scope)
+            if self._valid(given):
+                await self.app(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": POLICY_VIOLATION})
+            return
+        if self._valid(self._from_headers(scope)):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({"detail": "missing or wrong API key"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b"Bearer"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
