@@ -57,19 +57,26 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send, size: int) -> None:
         detail = f"request body is over the limit of {self.limit:,} bytes (got at least {size:,})"
-        body = json.dumps({"detail": detail}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, detail, [(b"connection", b"close")])
+
+
+async def send_error(
+    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A JSON `{"detail": ...}` answer sent from ASGI middleware, before any route runs."""
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class ProcessHeaderMiddleware:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import json
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pixelmill.api.limits import send_error
 
 # Open without a key: health, the API docs, metrics, the UI's pages and its static files.
 OPEN_PATHS = frozenset(
@@ -57,16 +58,4 @@ class ApiKeyMiddleware:
         if self._valid(self._from_headers(scope)):
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"detail": "missing or wrong API key"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 401, "missing or wrong API key", [(b"www-authenticate", b"Bearer")])

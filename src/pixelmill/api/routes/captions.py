@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import SettingsDep
-from pixelmill.api.stored import stored_image
+from pixelmill.api.stored import not_stored, stored_image
 from pixelmill.api.uploads import read_image
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.services import captions
@@ -137,9 +137,9 @@ async def get_caption(request: Request, id: str) -> Response:
     if found is None:
         raise NotFound(f"no image with id {id!r}")
     status, file_path, error = found
-    if status != "stored":
-        detail = f"image {id} is {status}" + (f": {error}" if error else "; try again shortly")
-        return JSONResponse({"detail": detail, "status": status}, status_code=409)
+    refusal = not_stored(id, status, error)
+    if refusal is not None:
+        return refusal
     return await stored_image(runtime.blobs, file_path, "image/jpeg", id)
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import SettingsDep
-from pixelmill.api.stored import stored_image
+from pixelmill.api.stored import not_stored, stored_image
 from pixelmill.api.uploads import read_image
 from pixelmill.errors import NotFound
 from pixelmill.events.hub import Hub
@@ -103,21 +103,16 @@ async def accept(
     return FacesAccepted(id=id, url=url, meta_url=url + "/meta", created_at=created_at)
 
 
-def _stored_or_refusal(runtime: Runtime, id: str) -> Any:
+def _read_row(runtime: Runtime, id: str) -> Any:
     with runtime.database.session() as session:
         return runtime.face_repository.get(session, id)
 
 
 async def _row(request: Request, id: str) -> tuple[Any, JSONResponse | None]:
-    row = await asyncio.to_thread(_stored_or_refusal, _runtime(request), id)
+    row = await asyncio.to_thread(_read_row, _runtime(request), id)
     if row is None:
         raise NotFound(f"no image with id {id!r}")
-    if row.status != "stored":
-        detail = f"image {id} is {row.status}" + (
-            f": {row.error}" if row.error else "; try again shortly"
-        )
-        return row, JSONResponse({"detail": detail, "status": row.status}, status_code=409)
-    return row, None
+    return row, not_stored(id, row.status, row.error)
 
 
 @router.get(
