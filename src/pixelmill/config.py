@@ -162,6 +162,23 @@ class Settings(BaseSettings):
     thread_workers: int | None = Field(
         None, ge=1, description="Threads per worker process (default: the CPUs it may use)."
     )
+    max_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="Requests doing CPU work (collage, pipeline, transform, OCR) at once in one "
+        "API process; past it, 429 with Retry-After (default: 16 per worker process, at least 32).",
+    )
+    processing_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Longest a request's CPU work may take; past it, 503 and its queued work "
+        "is dropped.",
+    )
+    request_body_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait for the next piece of a request body; past it, 408.",
+    )
     png_compression: int = Field(
         1,
         ge=0,

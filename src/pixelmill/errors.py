@@ -7,7 +7,9 @@
     ├── NotFound (404)              an input or a record that does not exist
     ├── TooLarge (413)              over the byte or pixel limit
     ├── UnsupportedImage (415)      not an image we can decode
-    └── Unavailable (503)           a component (worker pool, queue, database) is down
+    ├── Busy (429)                  this process has as much work in flight as it may take
+    └── Unavailable (503)           a component (worker pool, queue, database) is down, the
+                                    queue is full, or the work took longer than its timeout
 
 The message is what the client sees as `detail`; it must say what is wrong and never hold a
 traceback or an internal path outside the user's own. Errors cross process boundaries
@@ -51,5 +53,12 @@ class UnsupportedImage(PixelmillError):
     status_code = 415
 
 
+class Busy(PixelmillError):
+    status_code = 429
+
+
 class Unavailable(PixelmillError):
     status_code = 503
+
+
+RETRYABLE = (Busy, Unavailable)  # answered with `Retry-After`

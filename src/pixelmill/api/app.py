@@ -43,7 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging(settings)
     cpus = available_cpus()
-    pools = Pools(settings.process_workers or cpus, settings.thread_workers or cpus)
+    pools = Pools(
+        settings.process_workers or cpus,
+        settings.thread_workers or cpus,
+        max_in_flight=settings.max_in_flight,
+        timeout=settings.processing_timeout_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,7 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.pools = pools
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_request_bytes,
+        timeout=settings.request_body_timeout_seconds,
+    )
     if settings.api_key_list:  # inside the header middleware, so a 401 names its process too
         app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_list)
     app.add_middleware(ProcessHeaderMiddleware)

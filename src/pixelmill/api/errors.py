@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from pixelmill.errors import PixelmillError, Unavailable
+from pixelmill.errors import RETRYABLE, PixelmillError
 
 log = logging.getLogger("pixelmill.api")
 
@@ -18,7 +18,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _pixelmill_error(request: Request, exc: PixelmillError) -> JSONResponse:
-    headers = {"Retry-After": "1"} if isinstance(exc, Unavailable) else None
+    headers = {"Retry-After": "1"} if isinstance(exc, RETRYABLE) else None
     if exc.status_code >= 500:
         log.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status_code, exc)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)

@@ -1,8 +1,9 @@
-"""ASGI middleware: the request-body limit (enforced while the body streams in, before anything
-is parsed), and the header naming the API process that answered."""
+"""ASGI middleware: the request-body limits (size and stall time, enforced while the body
+streams in, before anything is parsed), and the header naming the API process that answered."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -11,11 +12,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimitMiddleware:
-    """413 for a body over `limit` bytes: at once from Content-Length, else when it is crossed."""
+    """413 for a body over `limit` bytes: at once from Content-Length, else when it is crossed.
+    408 when the next piece of a body takes longer than `timeout` seconds to come (a client
+    that stalls, or sends a byte a minute, holds no place for long)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -27,37 +31,47 @@ class BodyLimitMiddleware:
             return
 
         seen = 0
-        over = False
+        refusal: tuple[int, str] | None = None
+        body_done = False
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal seen, over
-            message = await receive()
+            nonlocal seen, refusal, body_done
+            if body_done:  # after the body, receive() waits for the disconnect: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except TimeoutError:
+                refusal = (408, f"the request body stalled: no data for {self.timeout:g} s")
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if seen > self.limit:
-                    over = True
+                    refusal = (413, self._too_large(seen))
                     return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if over and not started:
-                return  # the app's answer to a cut-off body is replaced by the 413 below
+            if refusal is not None and not started:
+                return  # the app's answer to a cut-off body is replaced by the refusal below
             started = True
             await send(message)
 
         try:
             await self.app(scope, counting_receive, guarded_send)
         except Exception:
-            if not over:
+            if refusal is None:
                 raise
-        if over and not started:
-            await self._refuse(send, seen)
+        if refusal is not None and not started:
+            await send_error(send, *refusal, [(b"connection", b"close")])
+
+    def _too_large(self, size: int) -> str:
+        return f"request body is over the limit of {self.limit:,} bytes (got at least {size:,})"
 
     async def _refuse(self, send: Send, size: int) -> None:
-        detail = f"request body is over the limit of {self.limit:,} bytes (got at least {size:,})"
-        await send_error(send, 413, detail, [(b"connection", b"close")])
+        await send_error(send, 413, self._too_large(size), [(b"connection", b"close")])
 
 
 async def send_error(

@@ -134,6 +134,24 @@ class LiveCollector(Collector):
             yield CounterMetricFamily(
                 "pixelmill_pool_restarts", "Process pool restarts.", value=pools.restarts
             )
+            yield GaugeMetricFamily(
+                "pixelmill_work_in_flight",
+                "Requests doing CPU work in this process now.",
+                value=pools.in_flight,
+            )
+            yield GaugeMetricFamily(
+                "pixelmill_work_in_flight_limit",
+                "Requests this process takes at once before answering 429.",
+                value=pools.max_in_flight,
+            )
+            yield CounterMetricFamily(
+                "pixelmill_work_refused", "Requests refused with 429: busy.", value=pools.refused
+            )
+            yield CounterMetricFamily(
+                "pixelmill_work_timeouts",
+                "Requests whose work passed the processing timeout (503).",
+                value=pools.timeouts,
+            )
 
 
 def _scrape(request: Request) -> bytes:

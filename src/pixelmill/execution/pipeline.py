@@ -124,11 +124,25 @@ def transform_to_files(
 
 
 def check_and_transform_file(
-    source: Path, target: Path, steps: Sequence[Step], limits: Limits, quality: int
+    source: Path,
+    target: Path,
+    steps: Sequence[Step],
+    limits: Limits,
+    quality: int,
+    name: str | None = None,
 ) -> list[Path]:
-    """Everything in the worker: read, check, transform, write (the CLI's batch work)."""
-    item = check(str(source), source.read_bytes(), steps, limits)
+    """Everything in the worker: read, check, transform, write (`name` in errors: the path)."""
+    item = check_file(source, steps, limits, name)
     return transform_to_files(item, steps, target, quality, limits.png_compression)
+
+
+def check_file(
+    source: Path, steps: Sequence[Step], limits: Limits, name: str | None = None
+) -> Checked:
+    """`check` of a file, its size taken from the file system before anything is read."""
+    label = name or str(source)
+    codec.check_bytes(source.stat().st_size, limits.max_bytes, label)
+    return check(label, source.read_bytes(), steps, limits)
 
 
 # --- in the API process --------------------------------------------------------------------
@@ -155,19 +169,33 @@ async def run_files(
                 f"output {job.target.name!r} is {fmt} by its extension, "
                 f"but the chain asks for format={options.format}"
             )
-    datas = await asyncio.gather(*(pools.run_local(job.source.read_bytes) for job in jobs))
-    checked = [check(job.input, data, steps, limits) for job, data in zip(jobs, datas, strict=True)]
+    # Every input is checked before any is processed, a few at a time on the API process's
+    # threads, keeping no bytes: each worker reads its own file again (from the page cache),
+    # so no image crosses between processes and memory does not grow with the request.
+    await asyncio.gather(
+        *(pools.run_local(_check_only, job.source, steps, limits, job.input) for job in jobs)
+    )
     quality = quality_of(steps)
     return list(
         await asyncio.gather(
             *(
                 pools.run(
-                    transform_to_files, item, steps, job.target, quality, limits.png_compression
+                    check_and_transform_file,
+                    job.source,
+                    job.target,
+                    steps,
+                    limits,
+                    quality,
+                    job.input,
                 )
-                for item, job in zip(checked, jobs, strict=True)
+                for job in jobs
             )
         )
     )
+
+
+def _check_only(source: Path, steps: Sequence[Step], limits: Limits, name: str) -> None:
+    check_file(source, steps, limits, name)
 
 
 async def run_upload(

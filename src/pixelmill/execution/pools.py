@@ -4,6 +4,12 @@ for bands of one image, and a thread pool in the API process for encoding and fi
 All three are created once, at start-up, and shut down with the service. A worker process
 that dies (killed, out of memory) breaks the process pool; the pool is then replaced, the
 requests that were in it get a 503, and the next ones are served again.
+
+Back-pressure: a request takes a place with `admit()` before it reads its uploads. There are
+`max_in_flight` places; past them the answer is at once a 429 (`Busy`), so the executors'
+queues never hold more than the admitted requests' work. Each admitted request also has a
+deadline: when its work takes longer than `timeout` seconds, its jobs that have not started
+are dropped and it gets a 503.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from pixelmill.errors import Unavailable
+from pixelmill.errors import Busy, Unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,11 +44,26 @@ def band_threads() -> tuple[int, Executor | None]:
 class Pools:
     """Process pool + per-process thread pools + the API process's own thread pool."""
 
-    def __init__(self, processes: int, threads: int, start_method: str = "forkserver") -> None:
+    def __init__(
+        self,
+        processes: int,
+        threads: int,
+        start_method: str = "forkserver",
+        *,
+        max_in_flight: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
         """`start_method`: "forkserver" in servers (safe beside threads); a single-threaded
-        command may use "fork", which skips re-importing the engine in a fresh interpreter."""
+        command may use "fork", which skips re-importing the engine in a fresh interpreter.
+        `max_in_flight`: requests admitted at once (default: 16 per process, at least 32);
+        `timeout`: seconds an admitted request's work may take (None: no limit)."""
         self.processes = processes
         self.threads = threads
+        self.max_in_flight = max_in_flight or max(32, 16 * processes)
+        self.timeout = timeout
+        self.in_flight = 0  # changed on the event loop only
+        self.refused = 0
+        self.timeouts = 0
         self._context = multiprocessing.get_context(start_method)
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
@@ -69,6 +91,31 @@ class Pools:
             if pool is not None:
                 pool.shutdown(wait=True)
         self._local = self._bands = None
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """A place for one request's work, under its deadline; `Busy` when none is free."""
+        if self.in_flight >= self.max_in_flight:
+            self.refused += 1
+            raise Busy(
+                f"busy: {self.in_flight} requests are being processed, the most this server "
+                "takes at once; retry in a moment"
+            )
+        self.in_flight += 1
+        deadline = asyncio.timeout(self.timeout)
+        try:
+            async with deadline:
+                yield
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            self.timeouts += 1
+            raise Unavailable(
+                f"the work took longer than the processing limit of {self.timeout:g} s and "
+                "was stopped; a smaller image or a shorter chain takes less"
+            ) from None
+        finally:
+            self.in_flight -= 1
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` in a worker process."""

@@ -84,17 +84,17 @@ async def process(
         )
     for name, upload in files:
         codec.check_bytes(upload.size or 0, settings.max_upload_bytes, name)
-    uploads = [Upload(name, await upload.read()) for name, upload in files]
-
-    png = await make_collage(
-        pools,
-        uploads,
-        params,
-        max_pixels=settings.max_pixels,
-        max_output_pixels=settings.max_output_pixels,
-        png_compression=settings.png_compression,
-    )
-    await pools.run_local(write_atomically, settings.results_dir / "final_collage.png", png)
+    async with pools.admit():
+        uploads = [Upload(name, await upload.read()) for name, upload in files]
+        png = await make_collage(
+            pools,
+            uploads,
+            params,
+            max_pixels=settings.max_pixels,
+            max_output_pixels=settings.max_output_pixels,
+            png_compression=settings.png_compression,
+        )
+        await pools.run_local(write_atomically, settings.results_dir / "final_collage.png", png)
     return Response(png, media_type=_media_type(request.headers.get("accept", "")))
 
 

@@ -94,20 +94,21 @@ async def ocr(
     started = time.perf_counter()
     engine = await asyncio.to_thread(engines.choose, settings.ocr_engine)
     wanted = await asyncio.to_thread(engines.check_lang, engine, lang or settings.ocr_lang)
-    data, info = await read_image(file, settings, "`file`")
-    filename = file.filename if file is not None else None
-    await pools.run_local(
-        tmp.keep_upload,
-        settings.tmp_path,
-        data,
-        filename,
-        info.format,
-        settings.tmp_max_files,
-        settings.tmp_max_age_seconds,
-    )
-    found: Recognition = await pools.run(
-        recognize_upload, data, info, engine, wanted, pools.threads, "file"
-    )
+    async with pools.admit():
+        data, info = await read_image(file, settings, "`file`")
+        filename = file.filename if file is not None else None
+        await pools.run_local(
+            tmp.keep_upload,
+            settings.tmp_path,
+            data,
+            filename,
+            info.format,
+            settings.tmp_max_files,
+            settings.tmp_max_age_seconds,
+        )
+        found: Recognition = await pools.run(
+            recognize_upload, data, info, engine, wanted, pools.threads, "file"
+        )
     result = OcrResult(
         filename=filename,
         width=info.width,

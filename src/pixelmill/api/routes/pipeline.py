@@ -89,7 +89,8 @@ async def run_pipeline(
         for item in request.images
     ]
     limits = Limits.from_settings(settings)
-    written = await run_files(pools, jobs, steps, limits)
+    async with pools.admit():
+        written = await run_files(pools, jobs, steps, limits)
     real_root = root.resolve()
     return PipelineResult(
         images=[

@@ -64,16 +64,17 @@ async def transform(
     """Run `ops` on the image and return the result in the chosen format."""
     steps = pipeline.parse(pipeline.parse_text(ops))
     codec.check_bytes(file.size or 0, settings.max_upload_bytes, "file")
-    data = await file.read()
     limits = Limits.from_settings(settings)
     chosen: Any = "jpeg" if format == "jpg" else format
-    fmt, results = await run_upload(pools, "file", data, steps, limits, chosen, quality)
-    if not results:
-        raise InvalidParameter("the chain produced no image")
-    if len(results) == 1:
-        return Response(results[0], media_type=MEDIA_TYPES[fmt])
-    stem = PurePath(file.filename or "image").stem or "image"
-    archive = await pools.run_local(_zip, stem, EXTENSIONS[fmt], results)
+    async with pools.admit():
+        data = await file.read()
+        fmt, results = await run_upload(pools, "file", data, steps, limits, chosen, quality)
+        if not results:
+            raise InvalidParameter("the chain produced no image")
+        if len(results) == 1:
+            return Response(results[0], media_type=MEDIA_TYPES[fmt])
+        stem = PurePath(file.filename or "image").stem or "image"
+        archive = await pools.run_local(_zip, stem, EXTENSIONS[fmt], results)
     return Response(
         archive,
         media_type="application/zip",
