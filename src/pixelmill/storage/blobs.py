@@ -23,6 +23,9 @@ Credentials are not pixelmill settings: boto3 reads `AWS_ACCESS_KEY_ID`,
 The S3 client is made once per store and shared by every thread (boto3 clients are
 thread-safe). Its timeouts are short and it retries once, so an outage becomes a quick 503,
 not a hung request or a stuck worker; the job queue redelivers what a worker could not store.
+It lives in `storage/s3.py`, imported only when an S3 store is made (or `S3BlobStore` named):
+boto3 costs ~9 MiB and ~0.15 s in every process that imports it, for the many deployments
+that never use S3.
 """
 
 from __future__ import annotations
@@ -32,25 +35,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    ReadTimeoutError,
-)
-
 from pixelmill.errors import NotFound, Unavailable
 from pixelmill.storage.files import write_atomically
-
-CONNECT_TIMEOUT = 3.0
-READ_TIMEOUT = 10.0
-MAX_ATTEMPTS = 2  # the first try and one retry
-
-_MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
 
 
 @runtime_checkable
@@ -159,131 +145,13 @@ class LocalBlobStore:
         return os.access(self.root, os.W_OK | os.X_OK)
 
 
-class S3BlobStore:
-    """Objects in an S3 bucket, under an optional key prefix."""
+def __getattr__(name: str) -> Any:
+    """`S3BlobStore`, imported on first use (see the module docstring)."""
+    if name == "S3BlobStore":
+        from pixelmill.storage.s3 import S3BlobStore
 
-    kind = "s3"
-
-    def __init__(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "",
-        endpoint_url: str | None = None,
-        region: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        connect_timeout: float = CONNECT_TIMEOUT,
-        read_timeout: float = READ_TIMEOUT,
-        max_attempts: int = MAX_ATTEMPTS,
-    ) -> None:
-        if not bucket or "/" in bucket:
-            raise ValueError(f"bad S3 bucket name {bucket!r}")
-        if (access_key is None) != (secret_key is None):
-            raise ValueError("give both the S3 access key and the secret key, or neither")
-        prefix = prefix.strip("/")
-        self.bucket = bucket
-        self.prefix = check_key(prefix) + "/" if prefix else ""
-        self.endpoint_url = endpoint_url or None
-        self.region = region or None
-        config = Config(
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries={"total_max_attempts": max_attempts, "mode": "standard"},
-            # checksums only where S3 requires them: MinIO, Ceph and R2 reject some of the
-            # trailers boto3 >= 1.36 sends by default
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
-        # a session of our own: boto3's default session is not safe to share between threads
-        self._client: Any = boto3.session.Session().client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            config=config,
-        )
-
-    def __repr__(self) -> str:  # never the credentials
-        return (
-            f"S3BlobStore({self.bucket!r}, prefix={self.prefix!r}, "
-            f"endpoint_url={self.endpoint_url!r}, region={self.region!r})"
-        )
-
-    def _key(self, key: str) -> str:
-        return self.prefix + check_key(key)
-
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        name = self._key(key)
-        try:
-            self._client.put_object(
-                Bucket=self.bucket, Key=name, Body=data, ContentType=content_type
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable("write", key, exc) from exc
-
-    def get(self, key: str) -> bytes:
-        name = self._key(key)
-        try:
-            response = self._client.get_object(Bucket=self.bucket, Key=name)
-            with response["Body"] as body:
-                data: bytes = body.read()
-        except ClientError as exc:
-            if _code(exc) in _MISSING_KEY:
-                raise NotFound(f"{key} is not in storage") from exc
-            raise _unavailable("read", key, exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable("read", key, exc) from exc
-        return data
-
-    def local_path(self, key: str) -> None:
-        check_key(key)
-        return None
-
-    def exists(self, key: str) -> bool:
-        name = self._key(key)
-        try:
-            self._client.head_object(Bucket=self.bucket, Key=name)
-        except ClientError as exc:
-            if _code(exc) in _MISSING_KEY:
-                return False
-            raise _unavailable("look up", key, exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable("look up", key, exc) from exc
-        return True
-
-    def delete(self, key: str) -> None:
-        name = self._key(key)
-        try:
-            # S3 answers 204 for a key that is not there too
-            self._client.delete_object(Bucket=self.bucket, Key=name)
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable("delete", key, exc) from exc
-
-    def ping(self) -> bool:
-        try:
-            self._client.head_bucket(Bucket=self.bucket)
-        except (BotoCoreError, ClientError):
-            return False
-        return True
-
-    def create_bucket(self) -> None:
-        """Create the bucket if it is not there yet (tests, development)."""
-        options: dict[str, Any] = {}
-        if self.region and self.region != "us-east-1":
-            options["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-        try:
-            self._client.create_bucket(Bucket=self.bucket, **options)
-        except ClientError as exc:
-            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise _unavailable("create", "the bucket", exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable("create", "the bucket", exc) from exc
-
-    def close(self) -> None:
-        """Close the client's connections."""
-        self._client.close()
+        return S3BlobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_blob_store(url: str | None, root: Path, **s3_options: Any) -> BlobStore:
@@ -301,31 +169,13 @@ def make_blob_store(url: str | None, root: Path, **s3_options: Any) -> BlobStore
     if parts.scheme == "s3":
         if not parts.netloc or "@" in parts.netloc:
             raise ValueError("an S3 storage URL is s3://bucket/optional/prefix")
+        from pixelmill.storage.s3 import S3BlobStore
+
         options = {name: value for name, value in s3_options.items() if value is not None}
         return S3BlobStore(parts.netloc, prefix=unquote(parts.path), **options)
     raise ValueError(
         f"unsupported storage URL scheme {parts.scheme!r}: use file:///path or s3://bucket/prefix"
     )
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _unavailable(verb: str, key: str, exc: Exception) -> Unavailable:
-    """An Unavailable that says why, from the error's kind only: no endpoint, no credentials."""
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        reason = f"S3 said {_code(exc) or 'error'}" + (f", HTTP {status}" if status else "")
-    elif isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-        reason = "cannot reach the S3 endpoint"
-    elif isinstance(exc, ReadTimeoutError):
-        reason = "the S3 endpoint did not answer in time"
-    elif isinstance(exc, NoCredentialsError):
-        reason = "no S3 credentials configured"
-    else:
-        reason = type(exc).__name__
-    return Unavailable(f"storage unavailable: cannot {verb} {key} ({reason})")
 
 
 def _os_reason(exc: OSError) -> str:
