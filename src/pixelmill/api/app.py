@@ -14,6 +14,7 @@ from pixelmill.api.errors import install_error_handlers
 from pixelmill.api.limits import BodyLimitMiddleware, ProcessHeaderMiddleware
 from pixelmill.api.metrics import MetricsMiddleware, RequestMetrics
 from pixelmill.api.metrics import router as metrics_router
+from pixelmill.api.openapi import install_openapi
 from pixelmill.api.request_id import RequestIdMiddleware
 from pixelmill.api.routes import captions, collage, faces, health, ocr, pipeline, transform, ui
 from pixelmill.api.security import ApiKeyMiddleware
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request has it
     install_error_handlers(app)
+    install_openapi(app, api_keys=bool(settings.api_key_list))
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(collage.router)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from pixelmill.errors import RETRYABLE, PixelmillError
 
@@ -14,6 +18,7 @@ log = logging.getLogger("pixelmill.api")
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PixelmillError, _pixelmill_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -27,3 +32,24 @@ async def _pixelmill_error(request: Request, exc: PixelmillError) -> JSONRespons
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """FastAPI's answer, but a 405's `Allow` names every method of the path: Starlette names
+    those of the first route that matched it only (GET and POST /api/images are two routes)."""
+    if exc.status_code == 405:
+        allowed = {
+            method.upper()
+            for template, operations in request.app.openapi()["paths"].items()
+            if _template(template).fullmatch(request.url.path)
+            for method in operations
+        }
+        if allowed:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
+
+
+@functools.cache
+def _template(path: str) -> re.Pattern[str]:
+    """`/api/images/{id}` as a pattern: each `{name}` stands for one path segment."""
+    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))

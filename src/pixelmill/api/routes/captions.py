@@ -19,6 +19,7 @@ from pixelmill.services import captions
 from pixelmill.services.runtime import Runtime
 
 router = APIRouter(prefix="/api/images", tags=["captions"])
+MAX_OFFSET = 2**62  # SQL integers are 64-bit: a larger offset is a 422, not a database error
 
 Status = Literal["queued", "processing", "stored", "failed"]
 
@@ -98,7 +99,7 @@ async def list_captions(
     response: Response,
     status: Annotated[Status | None, Query(description="Only items in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[CaptionItem]:
     """Every accepted item, newest first; the total is in the `X-Total-Count` header."""
     runtime = _runtime(request)

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.errors import InvalidParameter
 from pixelmill.execution.collage import Upload, make_collage
 from pixelmill.imaging import codec
@@ -23,6 +24,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "A file, the request or an image's pixel count is over its limit"},
     415: {"description": "A file is not a decodable image"},
     422: {"description": "A parameter is out of range, or an image is missing or empty"},
+    **CPU_ERRORS,
 }
 
 

@@ -50,7 +50,14 @@ _EXAMPLE = {
             "description": "Every component works",
             "content": {"application/json": {"example": _EXAMPLE}},
         },
-        503: {"description": "A component is down: `status` is `degraded`, `failing` names it"},
+        503: {
+            "description": "A component is down: `status` is `degraded`, `failing` names it",
+            "content": {
+                "application/json": {
+                    "example": {**_EXAMPLE, "status": "degraded", "failing": ["database"]}
+                }
+            },
+        },
     },
 )
 async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JSONResponse:

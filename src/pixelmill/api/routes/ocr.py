@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.api.routes.ui import CONTENT_SECURITY_POLICY
 from pixelmill.api.uploads import read_image
 from pixelmill.imaging.ocr import Recognition, engines, recognize_upload
@@ -69,7 +70,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "The file is over the byte or pixel limit"},
     415: {"description": "The file is not an image"},
     422: {"description": "No file, an empty one, or a language that is not installed"},
-    503: {"description": "The OCR engine is not installed, or the worker pool is down"},
+    **CPU_ERRORS,
+    503: {
+        "description": "The OCR engine is not installed, the worker pool is down, or the work "
+        "took longer than the processing timeout"
+    },
 }
 
 

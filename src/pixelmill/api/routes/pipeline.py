@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.execution.pipeline import FileJob, Limits, run_files
 from pixelmill.imaging import pipeline
 from pixelmill.storage.paths import confine, existing_file
@@ -72,6 +73,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "An input is over the byte or pixel limit"},
     415: {"description": "An input is not a decodable image"},
     422: {"description": "An unknown operation, a value out of range, a result too large"},
+    **CPU_ERRORS,
 }
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
 from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.errors import InvalidParameter
 from pixelmill.execution.pipeline import Limits, run_upload
 from pixelmill.imaging import codec, pipeline
@@ -39,6 +40,7 @@ EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
         413: {"description": "The file is over the byte or pixel limit"},
         415: {"description": "The file is not a decodable image"},
         422: {"description": "Bad ops, format or quality; a result too large"},
+        **CPU_ERRORS,
     },
 )
 async def transform(
