@@ -32,11 +32,10 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+# every benchmark in bench/, then one table of figures against their references;
+# `make bench BENCH_ARGS=--quick` for the short version, `BENCH_ARGS="--only collage"` for one
 bench: $(STAMP)
-	$(BIN)/python bench/collage.py
-	$(BIN)/python bench/pipeline.py
-	$(BIN)/python bench/captions.py
-	$(BIN)/python bench/faces_ws.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -6,9 +6,18 @@ one storer and N captioner processes (N = 1, then 2). For each N:
 * throughput: 300 uploads of 640x480 JPEGs posted by 8 client threads as fast as the API
   takes them; captions/s = uploads / (last stored - first received), from the rows' own
   timestamps (received_at, updated_at), so polling does not count;
-* latency: uploads at half that rate for 10 s; p50 and p99 of stored - received.
+* latency: uploads at half that rate for 10 s; p50 and p99 of stored - received;
+* where the time goes: CPU seconds per caption of every process (API, captioner, storer,
+  Redis, the PostgreSQL server's processes, this benchmark's own clients) over the
+  throughput run, from /proc/<pid>/stat.
 
-    .venv/bin/python bench/captions.py [--uploads 300]
+The reference, measured in the same run before each deployment: captioning alone in one
+process, the captioner's own code (`Captioner.__call__`: sniff, decode, caption, JPEG encode)
+on the same messages, one after the other, with a queue that only keeps what it is given:
+captions/s = uploads / time. The figure is end-to-end captions/s with 1 captioner over that
+(goal >= 0.70: the queues, the storer, the database and HTTP cost at most 30%).
+
+    .venv/bin/python bench/captions.py [--uploads 300] [--quick]
 
 Needs redis-server and PostgreSQL (127.0.0.1:5432, user postgres, database test).
 """
@@ -16,6 +25,7 @@ Needs redis-server and PostgreSQL (127.0.0.1:5432, user postgres, database test)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import statistics
@@ -25,6 +35,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -37,10 +48,16 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import Row, record  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.server import free_port, start_pixelmill, stop, wait_healthy  # noqa: E402
 
+from pixelmill.jobs.queue import Message  # noqa: E402
+from pixelmill.services.captions import Captioner, accepted_message  # noqa: E402
+
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+GOAL_END_TO_END_OVER_ALONE = 0.70
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def images() -> list[bytes]:
@@ -82,12 +99,14 @@ class Deployment:
             "PIXELMILL_LOG_LEVEL": "WARNING",
         }
         log = self.tmp / "processes.log"
-        self.processes.append(start_pixelmill(["worker", "storer"], env, log))
-        self.processes.append(start_pixelmill(["worker", "faces"], env, log))  # for /health
-        for _ in range(self.captioners):
-            self.processes.append(start_pixelmill(["worker", "captioner"], env, log))
+        self.roles: dict[int, str] = {}
+        for role in ["storer", "faces"] + ["captioner"] * self.captioners:  # faces: /health
+            process = start_pixelmill(["worker", role], env, log)
+            self.processes.append(process)
+            self.roles[process.pid] = role
         api = start_pixelmill(["serve"], env, log)
         self.processes.append(api)
+        self.roles[api.pid] = "API"
         wait_healthy(self.url, api, log)
         return self
 
@@ -101,6 +120,20 @@ class Deployment:
                     sql.Identifier(self.database)
                 )
             )
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each role's processes (and their children), Redis,
+        PostgreSQL and this process's client threads."""
+        totals: dict[str, float] = {}
+        for process in self.processes:
+            role = self.roles[process.pid]
+            seconds = sum(cpu_seconds(pid) for pid in process_tree(process.pid))
+            totals[role] = totals.get(role, 0.0) + seconds
+        assert self.redis.process is not None
+        totals["Redis"] = cpu_seconds(self.redis.process.pid)
+        totals["PostgreSQL"] = sum(cpu_seconds(pid) for pid in postgres_pids())
+        totals["benchmark clients"] = time.process_time()
+        return totals
 
     def times(self, ids: list[str], timeout: float = 300) -> list[tuple[float, float]]:
         """(received, stored) epoch seconds of each id, once all are stored."""
@@ -123,12 +156,91 @@ class Deployment:
             engine.dispose()
 
 
+def description(i: int) -> str:
+    return f"Съешь же ещё этих мягких французских булок #{i}, да выпей чаю"
+
+
+class KeepingQueue:
+    """A queue that keeps the last message put on it: the captioner's output, unsent."""
+
+    last: dict[str, bytes] | None = None
+
+    def put(self, stream: str, fields: dict[str, bytes]) -> str:
+        self.last = dict(fields)
+        return "0-0"
+
+
+def captioning_alone(payloads: list[bytes], count: int) -> float:
+    """Captions/s of the captioner's own work in this process, one message after the other."""
+    queue = KeepingQueue()
+    captioner = Captioner(
+        queue=queue,  # type: ignore[arg-type]
+        font=None,
+        font_size=12,
+        overlay=False,
+        max_pixels=50_000_000,
+        max_deliveries=5,
+    )
+    now = datetime.now(UTC)
+    messages = [
+        Message(
+            f"{i}-0", accepted_message(str(i), payloads[i % len(payloads)], description(i), now), 1
+        )
+        for i in range(count)
+    ]
+    captioner(messages[0])  # the font, the first allocations
+    began = time.perf_counter()
+    for message in messages:
+        captioner(message)
+    seconds = time.perf_counter() - began
+    assert queue.last is not None and queue.last["image"].startswith(b"\xff\xd8")
+    return count / seconds
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on the machine (its backends serve our connections)."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{entry.name}/comm").read_text().strip().startswith("postgres"):
+                    pids.append(int(entry.name))
+    return pids
+
+
 def post(client: httpx.Client, url: str, data: bytes, i: int) -> str:
     files = {"image": (f"{i}.jpg", data, "image/jpeg")}
-    form = {"description": f"Съешь же ещё этих мягких французских булок #{i}, да выпей чаю"}
+    form = {"description": description(i)}
     response = client.post(url + "/api/images", files=files, data=form)
     response.raise_for_status()
     return str(response.json()["id"])
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and its descendants (a worker's forkserver and pool processes, if any)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(
+                    int(entry.name)
+                )
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
 
 
 def throughput(deployment: Deployment, payloads: list[bytes], count: int) -> float:
@@ -171,29 +283,78 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uploads", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per captioner count (2)")
+    parser.add_argument("--quick", action="store_true", help="150 uploads, 5 s, one round")
     args = parser.parse_args()
+    if args.quick:
+        args.uploads, args.seconds, args.rounds = 150, 5.0, 1
     payloads = images()
-    results = {}
-    for captioners in (1, 2):
-        with (
-            tempfile.TemporaryDirectory(prefix="pixelmill-bench-") as tmp,
-            Deployment(Path(tmp), captioners) as deployment,
-        ):
-            throughput(deployment, payloads, 40)  # warm-up
-            rate = throughput(deployment, payloads, args.uploads)
-            delays = latency(deployment, payloads, rate / 2, args.seconds)
-            results[captioners] = (rate, delays)
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    alone: list[float] = []
+    delays: dict[int, list[float]] = {}
+    shares: dict[str, float] = {}
+    for round_ in range(args.rounds):
+        for captioners in (1, 2):
+            alone.append(captioning_alone(payloads, args.uploads))
+            with (
+                tempfile.TemporaryDirectory(prefix="pixelmill-bench-") as tmp,
+                Deployment(Path(tmp), captioners) as deployment,
+            ):
+                throughput(deployment, payloads, 40)  # warm-up
+                before = deployment.cpu()
+                rate = throughput(deployment, payloads, args.uploads)
+                after = deployment.cpu()
+                rates[captioners].append(rate)
+                if captioners == 1 and round_ == 0:
+                    shares = {role: after[role] - before[role] for role in after}
+                if round_ == 0:
+                    delays[captioners] = latency(deployment, payloads, rate / 2, args.seconds)
             print(
-                f"{captioners} captioner(s): {rate:.1f} captions/s; at {rate / 2:.1f}/s: "
-                f"p50 {percentile(delays, 0.5):.0f} ms, p99 {percentile(delays, 0.99):.0f} ms "
-                f"({len(delays)} uploads)",
+                f"round {round_ + 1}: captioning alone {alone[-1]:.1f}/s; {captioners} "
+                f"captioner(s) end to end {rate:.1f} captions/s",
                 flush=True,
             )
-    one, two = results[1][0], results[2][0]
+    one, two = statistics.median(rates[1]), statistics.median(rates[2])
+    reference = statistics.median(alone)
     print(f"\n{os.cpu_count()} CPUs; 640x480 JPEGs; API, storer, Redis and PostgreSQL share them")
-    print(f"captions/s: 1 captioner {one:.1f}, 2 captioners {two:.1f}; scaling {two / one:.2f}x")
-    print(f"median latency at half rate: {statistics.median(results[1][1]):.0f} ms (1 captioner)")
+    print(f"captioning alone in one process: {spread(alone)} captions/s")
+    print(f"end to end: 1 captioner {spread(rates[1])}, 2 captioners {spread(rates[2])}")
+    for captioners, values in delays.items():
+        print(
+            f"{captioners} captioner(s) at half rate: p50 {percentile(values, 0.5):.0f} ms, "
+            f"p99 {percentile(values, 0.99):.0f} ms ({len(values)} uploads)"
+        )
+    total = sum(shares.values())
+    print(f"\nCPU per caption, 1 captioner, {args.uploads} uploads (ms; share of all CPU used):")
+    for role, seconds in sorted(shares.items(), key=lambda item: -item[1]):
+        print(f"  {role:<18} {seconds / args.uploads * 1000:>6.2f} ms  {seconds / total:>5.0%}")
+    alone_ms = 1000 / reference
+    print(f"  (captioning alone: {alone_ms:.2f} ms per caption)")
+    record(
+        Row(
+            "captions",
+            "captions/s end to end (1 captioner) / captioning alone",
+            f"{spread(rates[1])}/s",
+            f"alone in one process: {spread(alone)}/s",
+            one / reference,
+            ">=",
+            GOAL_END_TO_END_OVER_ALONE,
+        )
+    )
+    record(
+        Row(
+            "captions",
+            "captions/s end to end (2 captioners) / captioning alone",
+            f"{spread(rates[2])}/s",
+            f"alone in one process: {spread(alone)}/s",
+            two / reference,
+        )
+    )
     return 0
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
 
 if __name__ == "__main__":

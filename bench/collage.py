@@ -11,12 +11,17 @@ What it measures, per run and interleaved so that drifts in machine load hit eve
 * ``floor``: the least work any server must do, done in this process on one thread
   (``cv2.setNumThreads(1)``): decode both JPEGs with ``cv2.imdecode(..., IMREAD_COLOR)`` and
   encode pixelmill's collage with ``cv2.imencode('.png', ..., [IMWRITE_PNG_COMPRESSION, 1])``;
-* ``floor (gray decode)``: the same with the JPEGs decoded by ``IMREAD_GRAYSCALE``.
+* ``floor (gray decode)``: the same with the JPEGs decoded by ``IMREAD_GRAYSCALE``;
+* throughput: collages per second from pixelmill with 4 concurrent clients (threads, each
+  with its own keep-alive connection, sending back to back for ``--seconds``), against the
+  floor's throughput on the CPUs available: the floor's work looped in one single-threaded
+  process per CPU, all at once, for as long; ``--rounds`` interleaved rounds, the medians.
 
 It checks that both servers' collages have the same size and are nearly identical (a few
 pixels differ through grayscale conversion and JPEG decoding) and that both wrote
 ``final_collage.png``, then prints a table of medians and ranges, the ratios
-``pixelmill / floor`` (goal <= 1.30) and ``straightforward / pixelmill`` (goal >= 3), the PNG
+``pixelmill / floor`` (goal <= 1.30), ``straightforward / pixelmill`` (goal >= 3) and
+``floor collages/s / pixelmill collages/s`` (goal <= 1.30), the PNG
 size and encode time of the collage at every compression level with OpenCV and with pixelmill's
 own writer, and the response sizes.
 It exits non-zero if a check fails; missing a goal is only reported.
@@ -27,8 +32,8 @@ their data and results in temporary directories, and are stopped and removed at 
 
 Run from the repository root::
 
-    .venv/bin/python bench/collage.py            # ~15 runs
-    .venv/bin/python bench/collage.py --quick    # ~3 runs
+    .venv/bin/python bench/collage.py            # 15 runs, 3 throughput rounds of 8 s
+    .venv/bin/python bench/collage.py --quick    # 3 runs, 1 round of 3 s
     .venv/bin/python bench/collage.py --runs 30
 """
 
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import multiprocessing
 import os
 import platform
 import signal
@@ -45,9 +51,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -57,10 +64,14 @@ import cv2
 import httpx
 import numpy as np
 
-from pixelmill.imaging import png
-
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
+sys.path.insert(0, str(REPO_DIR))
+
+from bench.report import Row, record  # noqa: E402
+
+from pixelmill.imaging import png  # noqa: E402
+
 BIN_DIR = Path(sys.executable).parent
 
 WIDTH, HEIGHT = 1920, 1080
@@ -76,6 +87,8 @@ STOP_TIMEOUT_S = 15.0
 
 GOAL_PIXELMILL_OVER_FLOOR = 1.30
 GOAL_STRAIGHTFORWARD_OVER_PIXELMILL = 3.0
+GOAL_FLOOR_RATE_OVER_PIXELMILL = 1.30
+CONCURRENT_CLIENTS = 4
 # Collages count as nearly identical when at most this fraction of pixels differ.
 MAX_DIFFERING_FRACTION = 0.01
 
@@ -284,6 +297,62 @@ def codec_floor(jpegs: list[np.ndarray], collage: np.ndarray, flag: int) -> None
         raise RuntimeError("PNG encoding failed")
 
 
+def collages_per_second(server: Server, jpegs: list[bytes], clients: int, seconds: float) -> float:
+    """Collages completed per second by `clients` threads posting back to back."""
+    deadline = time.perf_counter() + seconds
+    counts, last = [0] * clients, [0.0] * clients
+    errors: list[BaseException] = []
+
+    def client_loop(index: int) -> None:
+        with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
+            try:
+                while time.perf_counter() < deadline:
+                    post_collage(client, server, jpegs)
+                    counts[index] += 1
+                    last[index] = time.perf_counter()
+            except BaseException as error:  # re-raised from the main thread
+                errors.append(error)
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"a client failed: {errors[0]}")
+    return sum(counts) / (max(last) - began)
+
+
+def floor_loop(jpegs: list[bytes], collage: np.ndarray, start_at: float, seconds: float) -> float:
+    """In a floor process: the floor's work back to back from `start_at` (epoch) for
+    `seconds`; how many per second this process did."""
+    cv2.setNumThreads(1)
+    arrays = [np.frombuffer(data, np.uint8) for data in jpegs]
+    time.sleep(max(0.0, start_at - time.time()))
+    began = time.perf_counter()
+    done = 0
+    while time.perf_counter() - began < seconds:
+        codec_floor(arrays, collage, cv2.IMREAD_COLOR)
+        done += 1
+    return done / (time.perf_counter() - began)
+
+
+def floor_per_second(
+    processes: ProcessPoolExecutor,
+    count: int,
+    jpegs: list[bytes],
+    collage: np.ndarray,
+    seconds: float,
+) -> float:
+    """The floor's throughput with one single-threaded process per CPU, all running at once."""
+    start_at = time.time() + 0.5  # every process is past unpickling by then
+    futures = [
+        processes.submit(floor_loop, jpegs, collage, start_at, seconds) for _ in range(count)
+    ]
+    return sum(future.result() for future in futures)
+
+
 def decode_png(name: str, data: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
@@ -334,6 +403,14 @@ def summary(name: str, samples: list[float]) -> str:
     return f"{name:<22} {statistics.median(samples):>10.1f} {spread:>16}"
 
 
+def ms_text(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.1f} ms ({min(samples):.0f}-{max(samples):.0f})"
+
+
+def rate_text(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
 def png_levels(collage: np.ndarray, repeats: int) -> list[tuple[int, int, float, int, float]]:
     """Per PNG compression level 0-9: OpenCV's size and median encode ms, then pixelmill's
     writer's (the one `PIXELMILL_PNG_COMPRESSION` sets, deflating on 2 threads).
@@ -372,11 +449,13 @@ def png_levels(collage: np.ndarray, repeats: int) -> list[tuple[int, int, float,
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="measured runs (default 15)")
-    parser.add_argument("--quick", action="store_true", help="3 runs and 1 warm-up")
+    parser.add_argument("--quick", action="store_true", help="3 runs, 1 warm-up, 1 short round")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up requests per server")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per throughput round")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (default 3)")
     args = parser.parse_args()
     if args.quick:
-        args.runs, args.warmup = 3, 1
+        args.runs, args.warmup, args.seconds, args.rounds = 3, 1, 3.0, 1
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be at least 1 and --warmup at least 0")
     return args
@@ -454,6 +533,33 @@ def main() -> int:
                 flush=True,
             )
 
+        cpus = len(os.sched_getaffinity(0))
+        rates: dict[str, list[float]] = {"pixelmill": [], "floor": []}
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(cpus, mp_context=spawn) as processes:
+            floor_per_second(processes, cpus, jpegs, collage, 0.2)  # start the processes
+            for round_ in range(args.rounds):
+                measures = [
+                    (
+                        "pixelmill",
+                        lambda: collages_per_second(
+                            pixelmill, jpegs, CONCURRENT_CLIENTS, args.seconds
+                        ),
+                    ),
+                    (
+                        "floor",
+                        lambda: floor_per_second(processes, cpus, jpegs, collage, args.seconds),
+                    ),
+                ]
+                for name, measure in measures[:: 1 if round_ % 2 == 0 else -1]:
+                    rates[name].append(measure())
+                print(
+                    f"  round {round_ + 1}/{args.rounds}: pixelmill with {CONCURRENT_CLIENTS} "
+                    f"clients {rates['pixelmill'][-1]:.1f} collages/s, floor in {cpus} processes "
+                    f"{rates['floor'][-1]:.1f}/s",
+                    flush=True,
+                )
+
         checks = [
             *compare(collage, reference),
             check_saved(pixelmill),
@@ -478,23 +584,51 @@ def main() -> int:
     print(f"pixelmill response:       {len(pixelmill_png):>12,} bytes")
     print(f"straightforward response: {len(straightforward_png):>12,} bytes")
 
+    print()
+    print(f"{'collages/s':<22} {'median':>10} {'min-max':>16}")
+    for name, values in rates.items():
+        print(summary(name, values))
+
     median = {name: statistics.median(times) for name, times in samples.items()}
-    over_floor = median["pixelmill"] / median["floor"]
-    speedup = median["straightforward"] / median["pixelmill"]
+    rate = {name: statistics.median(values) for name, values in rates.items()}
     print()
     print(
         f"pixelmill / floor (gray decode) = "
         f"{median['pixelmill'] / median['floor (gray decode)']:.2f}x"
     )
-    print(
-        f"pixelmill / floor = {over_floor:.2f}x "
-        f"(goal <= {GOAL_PIXELMILL_OVER_FLOOR:.2f}: "
-        f"{'met' if over_floor <= GOAL_PIXELMILL_OVER_FLOOR else 'NOT met'})"
+    bench = "collage"
+    record(
+        Row(
+            bench,
+            "/process median latency, pixelmill / codec floor",
+            ms_text(samples["pixelmill"]),
+            f"floor: {ms_text(samples['floor'])}",
+            median["pixelmill"] / median["floor"],
+            "<=",
+            GOAL_PIXELMILL_OVER_FLOOR,
+        )
     )
-    print(
-        f"straightforward / pixelmill = {speedup:.1f}x "
-        f"(goal >= {GOAL_STRAIGHTFORWARD_OVER_PIXELMILL:.0f}: "
-        f"{'met' if speedup >= GOAL_STRAIGHTFORWARD_OVER_PIXELMILL else 'NOT met'})"
+    record(
+        Row(
+            bench,
+            "/process median latency, straightforward / pixelmill",
+            ms_text(samples["pixelmill"]),
+            f"straightforward: {ms_text(samples['straightforward'])}",
+            median["straightforward"] / median["pixelmill"],
+            ">=",
+            GOAL_STRAIGHTFORWARD_OVER_PIXELMILL,
+        )
+    )
+    record(
+        Row(
+            bench,
+            f"/process collages/s, {CONCURRENT_CLIENTS} clients, floor / pixelmill",
+            f"{rate_text(rates['pixelmill'])}/s",
+            f"floor in {cpus} processes: {rate_text(rates['floor'])}/s",
+            rate["floor"] / rate["pixelmill"],
+            "<=",
+            GOAL_FLOOR_RATE_OVER_PIXELMILL,
+        )
     )
     return 0 if all(passed for _, passed, _ in checks) else 1
 

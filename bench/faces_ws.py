@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import Row, record  # noqa: E402
 from tests.server import free_port, start_pixelmill, stop, wait_healthy  # noqa: E402
 
 
@@ -90,13 +91,30 @@ async def run(base: str, pid: int, clients: int, uploads: int) -> None:
         f"server memory: {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB with the "
         f"clients: {(after - before) / clients:.1f} KiB per client"
     )
+    received = len(arrivals)
+    record(
+        Row(
+            "faces",
+            f"/faces: events received / sent, {clients} websocket clients x {uploads} uploads",
+            f"{received:,} received; p50 {statistics.median(arrivals):.0f} ms, "
+            f"p99 {arrivals[int(0.99 * (len(arrivals) - 1))]:.0f} ms; "
+            f"{(after - before) / clients:.0f} KiB per client",
+            f"{clients * uploads:,} sent ({complete} clients got every event)",
+            received / (clients * uploads),
+            ">=",
+            1.0,
+        )
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--uploads", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="200 clients, 20 uploads")
     args = parser.parse_args()
+    if args.quick:
+        args.clients, args.uploads = 200, 20
     with tempfile.TemporaryDirectory(prefix="pixelmill-bench-") as tmp:
         port = free_port()
         env = {

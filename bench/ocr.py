@@ -33,6 +33,10 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+sys.path.insert(0, str(ROOT))
+
+from bench.report import Row, record  # noqa: E402
+
 from pixelmill.imaging import codec  # noqa: E402
 from pixelmill.imaging.fonts import load_font  # noqa: E402
 from pixelmill.imaging.ocr import rapid, recognize_upload, tesseract  # noqa: E402
@@ -123,10 +127,13 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="2 runs")
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="RapidOCR's onnxruntime threads"
     )
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 2
 
     image, expected = page()
     pages = {
@@ -161,6 +168,7 @@ def main() -> None:
     label = f"{rapid.version()}, {args.threads} thr"
     for page_name, busy in [("A4 300 dpi", False), ("A4 300 dpi, 3°", False), ("A4 300 dpi", True)]:
         runs.append((label, "rapidocr", args.threads, page_name, busy))
+    medians: dict[tuple[str, str, bool], tuple[float, float]] = {}
     for label, engine, threads, page_name, busy in runs:
         saved = os.environ.pop("OMP_THREAD_LIMIT", None)
         os.environ["OMP_THREAD_LIMIT"] = str(threads)  # Tesseract's OpenMP threads
@@ -176,11 +184,28 @@ def main() -> None:
             os.environ.pop("OMP_THREAD_LIMIT", None)
             if saved is not None:
                 os.environ["OMP_THREAD_LIMIT"] = saved
+        medians.setdefault((engine, page_name, busy), (median, ratio))
         cpu = "1 busy beside" if busy else "idle"
         print(
             f"| {label:<26} | {page_name:<14} | {cpu:<13} | {median:8.2f} | {best:6.2f} "
             f"| {ratio:10.3f} | {lines:5d} |",
             flush=True,
+        )
+
+    straight = ("A4 300 dpi", False)
+    if ("tesseract", *straight) in medians:
+        (tess, tess_similarity), (rapid_s, rapid_similarity) = (
+            medians[("tesseract", *straight)],
+            medians[("rapidocr", *straight)],
+        )
+        record(
+            Row(
+                "ocr",
+                "OCR of an A4 page at 300 dpi, RapidOCR / Tesseract time",
+                f"Tesseract {tess:.2f} s (similarity {tess_similarity:.3f})",
+                f"RapidOCR {rapid_s:.2f} s (similarity {rapid_similarity:.3f})",
+                rapid_s / tess,
+            )
         )
 
 

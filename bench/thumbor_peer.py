@@ -1,0 +1,602 @@
+"""Transform benchmark: pixelmill's `POST /v1/transform` against thumbor, the Python image
+server users would pick instead, on the same 1920x1080 JPEG.
+
+* pixelmill: `pixelmill serve` as users run it (embedded default, a worker process per CPU),
+  ``POST /v1/transform`` with the JPEG uploaded as multipart, ``ops=resize=0.5,grayscale,
+  blur=5``, ``format=jpeg``, ``quality=85``;
+* thumbor 7.8 as users run it (one process, its defaults: progressive, optimized JPEGs),
+  serving the image from a folder with its file loader:
+  ``GET /unsafe/960x540/filters:grayscale():blur(2,1.1):quality(85)/photo.jpg``.
+  ``blur(2,1.1)`` is a 5-tap Gaussian (radius 2) with sigma 1.1, the very kernel OpenCV
+  derives for ``blur=5`` (sigma = 0.3 * ((5 - 1) / 2 - 1) + 0.8), so both do the same work;
+  thumbor reads the image from disk, where pixelmill has it uploaded with every request.
+
+Both answers are checked: a 960x540 JPEG, gray (channels within a few levels), and the two
+within a few levels of each other on average. Measured, interleaved so that load from other
+processes hits both alike:
+
+* single-request latency: one request at a time over a keep-alive connection, median and
+  min-max of ``--runs`` pairs;
+* requests/s with 8 concurrent clients (threads, each with its own keep-alive connection),
+  ``--seconds`` per server per round, ``--rounds`` rounds; the median round;
+* peak memory of each server's whole process tree (the API process, the forkserver and the
+  worker processes for pixelmill; thumbor's one process), sampled every 50 ms during the
+  runs: PSS from /proc/<pid>/smaps_rollup (shared pages split between the processes that
+  share them, so the sum counts each page once) and RSS (which counts them in every process).
+
+thumbor is installed with pip into its own virtual environment (``~/.cache/pixelmill-bench/``,
+or ``PIXELMILL_BENCH_THUMBOR_VENV``) on the first run; thumbor 7.8 needs Pillow < 13. When it
+cannot be installed or started, the benchmark says so, records the figures as not measured
+and exits 0, so `make bench` goes on with the others.
+
+    .venv/bin/python bench/thumbor_peer.py [--quick] [--runs 20] [--seconds 8] [--rounds 3]
+    .venv/bin/python bench/thumbor_peer.py --thumbor-processes 2   # also thumbor --processes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.collage import make_photo  # noqa: E402
+from bench.report import Row, record, skipped  # noqa: E402
+from tests.server import free_port  # noqa: E402
+
+THUMBOR = "thumbor==7.8.0"
+THUMBOR_CONSTRAINTS = ["pillow<13"]  # thumbor 7.8 pins Pillow below 13
+DEFAULT_VENV = Path.home() / ".cache" / "pixelmill-bench" / "thumbor-7.8.0"
+
+IMAGE_NAME = "photo.jpg"
+JPEG_QUALITY = 90
+OUT_WIDTH, OUT_HEIGHT = 960, 540
+OPS = "resize=0.5,grayscale,blur=5"
+THUMBOR_PATH = f"/unsafe/{OUT_WIDTH}x{OUT_HEIGHT}/filters:grayscale():blur(2,1.1):quality(85)/"
+CLIENTS = 8
+SAMPLE_EVERY_S = 0.05
+GOAL_RPS = 2.0
+MAX_GRAY_SPREAD = 6  # JPEG chroma noise in a gray image saved as RGB
+MAX_MEAN_DIFFERENCE = 4.0
+HEALTH_TIMEOUT_S = 60.0
+
+
+class Unavailable(Exception):
+    """thumbor could not be installed or started: the reason, for the table."""
+
+
+# --------------------------------------------------------------------------- thumbor
+
+
+def thumbor_venv() -> Path:
+    """thumbor's own virtual environment, made and filled with pip on the first run."""
+    venv = Path(os.environ.get("PIXELMILL_BENCH_THUMBOR_VENV", DEFAULT_VENV))
+    stamp = venv / ".installed"
+    wanted = " ".join([THUMBOR, *THUMBOR_CONSTRAINTS])
+    if stamp.exists() and stamp.read_text() == wanted:
+        return venv
+    print(f"installing {wanted} into {venv} (once) ...", flush=True)
+    steps = [
+        [sys.executable, "-m", "venv", "--clear", str(venv)],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            THUMBOR,
+            *THUMBOR_CONSTRAINTS,
+        ],
+    ]
+    for command in steps:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise Unavailable(f"`{' '.join(command)}` failed: {error}") from None
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+            raise Unavailable(f"`{' '.join(command)}` exited {done.returncode}:\n{tail}")
+    stamp.write_text(wanted)
+    return venv
+
+
+def thumbor_version(venv: Path) -> str:
+    done = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import thumbor, PIL; print(thumbor.__version__, PIL.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    thumbor, _, pillow = done.stdout.strip().partition(" ")
+    return f"thumbor {thumbor} (Pillow {pillow})"
+
+
+def thumbor_conf(folder: Path, images: Path) -> Path:
+    """thumbor's defaults, but images from a folder and no storage of originals (pixelmill
+    keeps none either); results are not cached by default."""
+    path = folder / "thumbor.conf"
+    path.write_text(
+        "LOADER = 'thumbor.loaders.file_loader'\n"
+        f"FILE_LOADER_ROOT_PATH = {str(images)!r}\n"
+        "ALLOW_UNSAFE_URL = True\n"
+        "STORAGE = 'thumbor.storages.no_storage'\n"
+        "RESULT_STORAGE = None\n"
+    )
+    return path
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    health: str
+    log_path: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    peak_pss_kib: int = 0
+    peak_rss_kib: int = 0
+    idle_pss_kib: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-30:]) or "(empty log)"
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    with server.log_path.open("wb") as log:
+        server.process = subprocess.Popen(
+            server.command,
+            env={**os.environ, **server.env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=server.log_path.parent,
+        )
+        try:
+            wait_healthy(server)
+            yield server
+        finally:
+            if server.process.poll() is None:
+                server.process.terminate()
+                try:
+                    server.process.wait(30)
+                except subprocess.TimeoutExpired:
+                    server.process.kill()
+                    server.process.wait()
+
+
+def wait_healthy(server: Server) -> None:
+    assert server.process is not None
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise Unavailable(
+                f"{server.name} exited with {server.process.returncode} before answering "
+                f"{server.health}:\n{server.log_tail()}"
+            )
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(server.url + server.health, timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise Unavailable(f"{server.name} did not answer {server.health}:\n{server.log_tail()}")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants, from the parent ids in /proc/<pid>/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def tree_memory(root: int) -> tuple[int, int]:
+    """(PSS, RSS) in KiB summed over the process tree of `root`."""
+    pss = rss = 0
+    for pid in process_tree(root):
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                pss += int(line.split()[1])
+            elif line.startswith("Rss:"):
+                rss += int(line.split()[1])
+    return pss, rss
+
+
+@contextlib.contextmanager
+def sampling(servers: list[Server]) -> Iterator[None]:
+    """Track every server's peak tree PSS and RSS while the block runs."""
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for server in servers:
+                if server.process is not None and server.process.poll() is None:
+                    pss, rss = tree_memory(server.process.pid)
+                    server.peak_pss_kib = max(server.peak_pss_kib, pss)
+                    server.peak_rss_kib = max(server.peak_rss_kib, rss)
+            stop.wait(SAMPLE_EVERY_S)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def multipart(jpeg: bytes) -> tuple[bytes, str]:
+    """The upload, encoded once, so the clients spend no time building it."""
+    boundary = "pixelmill-bench-boundary"
+    fields = {"ops": OPS, "format": "jpeg", "quality": "85"}
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{IMAGE_NAME}"\r\nContent-Type: image/jpeg\r\n\r\n'.encode()
+        + jpeg
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+Request = Callable[[httpx.Client], bytes]
+
+
+def pixelmill_request(server: Server, jpeg: bytes) -> Request:
+    body, content_type = multipart(jpeg)
+    url = server.url + "/v1/transform"
+
+    def send(client: httpx.Client) -> bytes:
+        response = client.post(url, content=body, headers={"content-type": content_type})
+        if response.status_code != 200:
+            raise RuntimeError(f"pixelmill answered {response.status_code}: {response.text}")
+        return response.content
+
+    return send
+
+
+def thumbor_request(server: Server) -> Request:
+    url = server.url + THUMBOR_PATH + IMAGE_NAME
+
+    def send(client: httpx.Client) -> bytes:
+        response = client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"thumbor answered {response.status_code}: {response.text}")
+        return response.content
+
+    return send
+
+
+def latency_ms(client: httpx.Client, send: Request) -> float:
+    began = time.perf_counter()
+    send(client)
+    return (time.perf_counter() - began) * 1000
+
+
+def requests_per_second(send: Request, clients: int, seconds: float) -> float:
+    """Requests completed per second by `clients` threads sending back to back."""
+    deadline = time.perf_counter() + seconds
+    counts = [0] * clients
+    last = [0.0] * clients
+    errors: list[BaseException] = []
+
+    def client_loop(index: int) -> None:
+        with httpx.Client(timeout=120) as client:
+            try:
+                while time.perf_counter() < deadline:
+                    send(client)
+                    counts[index] += 1
+                    last[index] = time.perf_counter()
+            except BaseException as error:  # reported below, from the main thread
+                errors.append(error)
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"a client failed: {errors[0]}")
+    return sum(counts) / (max(last) - began)
+
+
+def check(name: str, data: bytes) -> tuple[str, bool, np.ndarray]:
+    """A 960x540 JPEG that is gray; the gray image for comparing the two."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or not data.startswith(b"\xff\xd8"):
+        return f"{name}: not a JPEG", False, np.zeros((1, 1), np.uint8)
+    height, width = image.shape[:2]
+    spread = 0
+    if image.ndim == 3:
+        spread = int((image.max(axis=2).astype(np.int16) - image.min(axis=2)).max())
+        gray = image[:, :, 1]
+    else:
+        gray = image
+    passed = (width, height) == (OUT_WIDTH, OUT_HEIGHT) and spread <= MAX_GRAY_SPREAD
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    detail = (
+        f"{name}: {width}x{height} JPEG, {channels} channel(s), max channel spread {spread}, "
+        f"{len(data):,} bytes"
+    )
+    return detail, passed, gray
+
+
+# --------------------------------------------------------------------------- main
+
+
+@dataclass
+class Results:
+    latency: dict[str, list[float]] = field(default_factory=dict)
+    rps: dict[str, list[float]] = field(default_factory=dict)
+
+
+def measure(servers: list[Server], sends: dict[str, Request], args: argparse.Namespace) -> Results:
+    results = Results(latency={s.name: [] for s in servers}, rps={s.name: [] for s in servers})
+    clients = {s.name: httpx.Client(timeout=120) for s in servers}
+    try:
+        for _ in range(3):  # warm-up: connections, worker imports, caches
+            for server in servers:
+                sends[server.name](clients[server.name])
+        for server in servers:
+            assert server.process is not None
+            server.idle_pss_kib = tree_memory(server.process.pid)[0]
+        with sampling(servers):
+            for run in range(args.runs):
+                for server in servers[:: 1 if run % 2 == 0 else -1]:  # alternate who goes first
+                    results.latency[server.name].append(
+                        latency_ms(clients[server.name], sends[server.name])
+                    )
+            print(
+                "  latency: "
+                + ", ".join(
+                    f"{name} {statistics.median(v):.1f} ms" for name, v in results.latency.items()
+                ),
+                flush=True,
+            )
+            for round_ in range(args.rounds):
+                for server in servers[:: 1 if round_ % 2 == 0 else -1]:
+                    rate = requests_per_second(sends[server.name], CLIENTS, args.seconds)
+                    results.rps[server.name].append(rate)
+                    print(f"  round {round_ + 1}: {server.name} {rate:.1f} req/s", flush=True)
+    finally:
+        for client in clients.values():
+            client.close()
+    return results
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.0f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs, shorter rounds")
+    parser.add_argument("--runs", type=int, default=20, help="single-request pairs (20)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per round (8)")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (3)")
+    parser.add_argument(
+        "--thumbor-processes", type=int, default=0, help="also run thumbor --processes N"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.seconds, args.rounds = 6, 3.0, 1
+    bench = "transform"
+    figures = [
+        "/v1/transform req/s, 8 clients, vs thumbor",
+        "/v1/transform single-request median, thumbor / pixelmill",
+        "/v1/transform peak memory (PSS), pixelmill / thumbor",
+    ]
+    try:
+        venv = thumbor_venv()
+    except Unavailable as error:
+        print(f"thumbor benchmark skipped: thumbor could not be installed: {error}", flush=True)
+        for figure in figures:
+            skipped(bench, figure, "thumbor could not be installed")
+        return 0
+    peer = thumbor_version(venv)
+    print(
+        f"transform benchmark: pixelmill against {peer}; {len(os.sched_getaffinity(0))} CPUs; "
+        f"Python {platform.python_version()}, OpenCV {cv2.__version__}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="pixelmill-bench-") as tmp:
+        work = Path(tmp)
+        images = work / "images"
+        images.mkdir()
+        ok, encoded = cv2.imencode(".jpg", make_photo(20240503), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        assert ok
+        jpeg = encoded.tobytes()
+        (images / IMAGE_NAME).write_bytes(jpeg)
+        print(f"{IMAGE_NAME}: 1920x1080, quality {JPEG_QUALITY}, {len(jpeg):,} bytes")
+
+        pixelmill = Server(
+            "pixelmill",
+            [sys.executable, "-m", "pixelmill", "serve"],
+            {
+                "PIXELMILL_DATA_DIR": str(work / "data"),
+                "PIXELMILL_RESULTS_DIR": str(work / "results"),
+                "PIXELMILL_LOG_LEVEL": "WARNING",
+            },
+            "/health",
+            work / "pixelmill.log",
+        )
+        conf = thumbor_conf(work, images)
+        thumbor_bin = str(venv / "bin" / "thumbor")
+        servers = [pixelmill]
+        for processes in sorted({1, args.thumbor_processes} - {0}):
+            name = "thumbor" if processes == 1 else f"thumbor --processes {processes}"
+            command = [thumbor_bin, "--ip", "127.0.0.1", "--conf", str(conf), "-l", "warning"]
+            if processes != 1:
+                command += ["--processes", str(processes)]
+            servers.append(
+                Server(name, command, {}, "/healthcheck", work / f"thumbor-{processes}.log")
+            )
+        with contextlib.ExitStack() as stack:
+            for server in servers:
+                server.port = free_port()
+                if server is pixelmill:
+                    server.env["PIXELMILL_PORT"] = str(server.port)
+                else:
+                    server.command += ["--port", str(server.port)]
+                try:
+                    stack.enter_context(running(server))
+                except Unavailable as error:
+                    if server is pixelmill:
+                        raise
+                    print(f"thumbor benchmark skipped: thumbor did not start: {error}")
+                    for figure in figures:
+                        skipped(bench, figure, "thumbor did not start")
+                    return 0
+            sends = {pixelmill.name: pixelmill_request(pixelmill, jpeg)}
+            for server in servers[1:]:
+                sends[server.name] = thumbor_request(server)
+
+            with httpx.Client(timeout=120) as client:
+                outputs = {name: send(client) for name, send in sends.items()}
+            checks, grays = [], {}
+            for name, data in outputs.items():
+                detail, passed, grays[name] = check(name, data)
+                checks.append((detail, passed))
+            difference = (
+                float(np.abs(grays["pixelmill"].astype(np.int16) - grays["thumbor"]).mean())
+                if grays["pixelmill"].shape == grays["thumbor"].shape
+                else float("inf")
+            )
+            checks.append(
+                (
+                    f"pixelmill and thumbor differ by {difference:.2f} levels on average",
+                    difference <= MAX_MEAN_DIFFERENCE,
+                )
+            )
+            for detail, passed in checks:
+                print(f"{'OK  ' if passed else 'FAIL'} {detail}")
+            if not all(passed for _, passed in checks):
+                return 1
+
+            results = measure(servers, sends, args)
+
+    print()
+    print(
+        f"{'server':<24}{'median ms (min-max)':>26}{'req/s, 8 clients':>26}"
+        f"{'peak PSS MiB':>14}{'peak RSS MiB':>14}{'idle PSS MiB':>14}"
+    )
+    for server in servers:
+        print(
+            f"{server.name:<24}{spread(results.latency[server.name]):>26}"
+            f"{spread(results.rps[server.name]):>26}"
+            f"{server.peak_pss_kib / 1024:>14.1f}{server.peak_rss_kib / 1024:>14.1f}"
+            f"{server.idle_pss_kib / 1024:>14.1f}"
+        )
+    print()
+    thumbor = servers[1]
+    ours_rps = statistics.median(results.rps["pixelmill"])
+    their_rps = statistics.median(results.rps["thumbor"])
+    ours_ms = statistics.median(results.latency["pixelmill"])
+    their_ms = statistics.median(results.latency["thumbor"])
+    record(
+        Row(
+            bench,
+            figures[0],
+            f"{spread(results.rps['pixelmill'])} req/s",
+            f"thumbor: {spread(results.rps['thumbor'])} req/s",
+            ours_rps / their_rps,
+            ">=",
+            GOAL_RPS,
+        )
+    )
+    record(
+        Row(
+            bench,
+            figures[1],
+            f"{spread(results.latency['pixelmill'])} ms",
+            f"thumbor: {spread(results.latency['thumbor'])} ms",
+            their_ms / ours_ms,
+        )
+    )
+    record(
+        Row(
+            bench,
+            figures[2],
+            f"{mib(pixelmill.peak_pss_kib)} MiB (RSS {mib(pixelmill.peak_rss_kib)})",
+            f"thumbor: {mib(thumbor.peak_pss_kib)} MiB (RSS {mib(thumbor.peak_rss_kib)})",
+            pixelmill.peak_pss_kib / thumbor.peak_pss_kib,
+            "<=",
+            1.0,
+        )
+    )
+    for server in servers[2:]:
+        record(
+            Row(
+                bench,
+                f"/v1/transform req/s, 8 clients, vs {server.name}",
+                f"{spread(results.rps['pixelmill'])} req/s",
+                f"{server.name}: {spread(results.rps[server.name])} req/s, "
+                f"peak PSS {server.peak_pss_kib / 1024:.0f} MiB",
+                ours_rps / statistics.median(results.rps[server.name]),
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
