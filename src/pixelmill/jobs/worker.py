@@ -110,8 +110,15 @@ class _Outage:
         if self._since is None:
             self._since = time.monotonic()
             self._delay = FIRST_BACKOFF_SECONDS
-            detail = error.detail if isinstance(error, Unavailable) else repr(error)
-            log.warning("%s: %s; retrying with back-off", self._consumer, detail, exc_info=error)
+            # Unavailable (a full next queue, a component down) is expected and its detail
+            # says it all; anything else gets its traceback.
+            expected = isinstance(error, Unavailable)
+            log.warning(
+                "%s: %s; retrying with back-off",
+                self._consumer,
+                error.detail if expected else repr(error),
+                exc_info=None if expected else error,
+            )
         else:
             self._delay = min(self._delay * 2, self._max_seconds)
         # jitter, so that workers do not all come back in the same instant
