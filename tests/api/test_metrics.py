@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,7 @@ def test_every_app_has_its_own_registry(client: TestClient, make_settings: objec
 
 MULTIPROCESS_SCRIPT = """
 import sys
+import time
 from fastapi.testclient import TestClient
 from pixelmill.api import create_app
 from pixelmill.config import Settings
@@ -106,3 +108,40 @@ def test_multiprocess_mode_sums_the_shared_directory(tmp_path: Path) -> None:
     text = done.stdout
     assert sample(text, "pixelmill_http_requests_total", route="/health", status="200") == 2
     assert sample(text, "pixelmill_queue_depth") is not None
+
+
+def test_images_are_counted_per_operation(client: TestClient) -> None:
+    before = scrape(client)
+    image = encode(np.full((40, 60, 3), 128, np.uint8))
+    response = client.post(
+        "/v1/transform", files={"file": ("a.png", image)}, data={"ops": "resize=0.5,grayscale"}
+    )
+    assert response.status_code == 200
+    files = [("image1", ("a.png", image)), ("image2", ("b.png", image))]
+    assert client.post("/process", files=files).status_code == 200
+    after = scrape(client)
+    for op, added in (("resize", 1), ("grayscale", 1), ("collage", 2)):
+        was = sample(before, "pixelmill_images_processed_total", op=op) or 0
+        assert sample(after, "pixelmill_images_processed_total", op=op) == was + added, op
+
+
+def test_background_jobs_are_counted_and_timed(client: TestClient) -> None:
+    image = encode(np.full((40, 60, 3), 90, np.uint8), ".jpg")
+    accepted = client.post(
+        "/api/images", files={"image": ("a.jpg", image)}, data={"description": "metrics"}
+    )
+    assert accepted.status_code == 202
+    id = accepted.json()["id"]
+    deadline = time.monotonic() + 30
+    while client.get(f"/api/images/{id}").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    text = scrape(client)
+    for service in ("captioner", "storer"):
+        done = sample(text, "pixelmill_jobs_total", service=service, outcome="done")
+        assert done is not None and done >= 1, service
+        count = sample(text, "pixelmill_job_duration_seconds_count", service=service)
+        assert count is not None and count >= done
+        assert sample(text, "pixelmill_job_duration_seconds_bucket", service=service, le="+Inf")
+        assert (sample(text, "pixelmill_job_duration_seconds_sum", service=service) or 0) > 0
+    assert sample(text, "pixelmill_jobs_total", service="faces", outcome="failed") == 0

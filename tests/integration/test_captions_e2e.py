@@ -63,4 +63,10 @@ def test_fifty_captions_end_to_end(deployment: Deployment) -> None:
             assert image.shape[0] > 120  # the band under the image
         stored = client.get(deployment.url + "/api/images", params={"status": "stored"})
         assert stored.headers["X-Total-Count"] == "50"
+        # the workers' statistics reach /metrics, whichever process did the work
+        metrics = client.get(deployment.url + "/metrics").text
+        for service in ("captioner", "storer"):
+            line = f'pixelmill_jobs_total{{outcome="done",service="{service}"}} '
+            done = [float(x.split()[-1]) for x in metrics.splitlines() if x.startswith(line)]
+            assert done == [50.0], (service, done)
     assert len(list((deployment.storage / "captions").glob("*.jpg"))) == 50

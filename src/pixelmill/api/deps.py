@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: the settings and the pools the app was built with."""
+"""Dependencies shared by the routes: the settings, pools and metrics the app was built with."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from pixelmill.api.metrics import RequestMetrics
 from pixelmill.config import Settings
 from pixelmill.execution.pools import Pools
 
@@ -20,5 +21,11 @@ def get_pools(request: Request) -> Pools:
     return pools
 
 
+def get_metrics(request: Request) -> RequestMetrics:
+    metrics: RequestMetrics = request.app.state.metrics
+    return metrics
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[RequestMetrics, Depends(get_metrics)]
 PoolsDep = Annotated[Pools, Depends(get_pools)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -22,11 +22,16 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pixelmill.jobs.stats import BUCKETS, bucket_label
 from pixelmill.services.runtime import SERVICES, STREAMS
 
 router = APIRouter(tags=["metrics"])
@@ -52,6 +57,18 @@ class RequestMetrics:
             labels,
             registry=self.registry,
         )
+        self.images = Counter(
+            "pixelmill_images_processed",
+            "Images through each operation in the API's own requests (collage, pipeline, "
+            "transform, ocr); the background services' work is pixelmill_jobs_total.",
+            ["op"],
+            registry=self.registry,
+        )
+
+    def processed(self, ops: Iterable[str], images: int) -> None:
+        """`images` went through each of `ops`."""
+        for op in ops:
+            self.images.labels(op).inc(images)
 
 
 class MetricsMiddleware:
@@ -118,6 +135,7 @@ class LiveCollector(Collector):
                     pass
                 alive.add_metric([service], runtime.alive(service))
             yield from (depth, pending, dead, alive)
+            yield from _job_metrics(runtime)
         hub = getattr(self.state, "hub", None)
         if hub is not None:
             yield GaugeMetricFamily(
@@ -152,6 +170,28 @@ class LiveCollector(Collector):
                 "Requests whose work passed the processing timeout (503).",
                 value=pools.timeouts,
             )
+
+
+def _job_metrics(runtime: Any) -> Iterator[Any]:
+    """Messages handled by each background service, by outcome, and how long they took."""
+    try:
+        totals = runtime.job_stats.read(SERVICES)
+    except Exception:  # statistics that cannot be read must not break the scrape
+        return
+    jobs = CounterMetricFamily(
+        "pixelmill_jobs",
+        "Messages handled by a service, by outcome.",
+        labels=["service", "outcome"],
+    )
+    durations = HistogramMetricFamily(
+        "pixelmill_job_duration_seconds", "Time to handle one message.", labels=["service"]
+    )
+    for service, stats in totals.items():
+        for outcome, count in stats.outcomes.items():
+            jobs.add_metric([service, outcome], count)
+        buckets = [(bucket_label(b), n) for b, n in zip(BUCKETS, stats.buckets, strict=True)]
+        durations.add_metric([service], buckets, stats.sum)
+    yield from (jobs, durations)
 
 
 def _scrape(request: Request) -> bytes:

@@ -4,6 +4,7 @@ queue.py         Message, the JobQueue protocol, QueueDown; the streams and thei
 redis_queue.py   RedisQueue: Redis Streams with consumer groups (bound, trimming, claims)
 memory_queue.py  MemoryQueue: the embedded default, same semantics
 heartbeat.py     Heartbeats: workers say they are alive (Redis keys with expiry, or memory)
+stats.py         JobStats: messages per service by outcome, and their durations (for /metrics)
 worker.py        run_worker: take, handle, ack; retries, dead letters, back-off, shutdown
 """
 
@@ -14,19 +15,24 @@ from pixelmill.jobs.heartbeat import Heartbeats, MemoryHeartbeats, RedisHeartbea
 from pixelmill.jobs.memory_queue import MemoryQueue
 from pixelmill.jobs.queue import JobQueue, Message, QueueDown
 from pixelmill.jobs.redis_queue import RedisQueue
+from pixelmill.jobs.stats import JobStats, MemoryJobStats, RedisJobStats
 from pixelmill.jobs.worker import install_signal_handlers, run_worker
 
 __all__ = [
     "Heartbeats",
     "JobQueue",
+    "JobStats",
     "MemoryHeartbeats",
+    "MemoryJobStats",
     "MemoryQueue",
     "Message",
     "QueueDown",
     "RedisHeartbeats",
+    "RedisJobStats",
     "RedisQueue",
     "install_signal_handlers",
     "make_heartbeats",
+    "make_job_stats",
     "make_queue",
     "run_worker",
 ]
@@ -53,3 +59,10 @@ def make_heartbeats(settings: Settings) -> Heartbeats:
             heartbeat_seconds=settings.heartbeat_seconds,
         )
     return MemoryHeartbeats(heartbeat_seconds=settings.heartbeat_seconds)
+
+
+def make_job_stats(settings: Settings) -> JobStats:
+    """Where workers record what they handled, as the settings ask."""
+    if settings.redis_url:
+        return RedisJobStats(settings.redis_url, settings.redis_prefix)
+    return MemoryJobStats()

@@ -11,6 +11,8 @@ after the handler returns, so a worker killed mid-message leaves the message to 
                                     once the message has had max_deliveries
     the queue is down (QueueDown) → logged once per outage; capped exponential back-off
 
+Every message handled is recorded in `stats` (done, retried or failed, and its duration).
+
 Shutdown has two phases: `stop` set (first SIGTERM/SIGINT) → the message in hand is finished
 and acknowledged, no other is taken; a second signal raises SystemExit at once, leaving the
 message pending for redelivery.
@@ -29,6 +31,7 @@ from types import FrameType
 from pixelmill.errors import Unavailable
 from pixelmill.jobs.heartbeat import Heartbeats
 from pixelmill.jobs.queue import JobQueue, Message
+from pixelmill.jobs.stats import JobStats, Outcome
 
 log = logging.getLogger("pixelmill.worker")
 
@@ -48,6 +51,7 @@ def run_worker(
     max_deliveries: int,
     heartbeats: Heartbeats | None = None,
     heartbeat_seconds: float = 5.0,
+    stats: JobStats | None = None,
     block_ms: int = 1000,
     max_backoff_seconds: float = 10.0,
 ) -> None:
@@ -59,7 +63,7 @@ def run_worker(
         pulse.beat_if_due()
         try:
             for message in queue.take(stream, group, consumer, count=1, block_ms=block_ms):
-                _handle(queue, stream, group, message, handler, max_deliveries)
+                _handle(queue, stream, group, message, handler, max_deliveries, stats)
         except Exception as error:  # the queue is down, or what the handler needs
             outage.wait(error)
         else:
@@ -74,11 +78,19 @@ def _handle(
     message: Message,
     handler: Handler,
     max_deliveries: int,
+    stats: JobStats | None = None,
 ) -> None:
+    started = time.perf_counter()
+
+    def note(outcome: Outcome) -> None:
+        if stats is not None:
+            stats.record(group, outcome, time.perf_counter() - started)
+
     try:
         handler(message)
     except Unavailable:
         queue.retry_later(stream, group, message)
+        note("retried")
         raise
     except Exception as error:
         log.exception(
@@ -90,10 +102,13 @@ def _handle(
         )
         if message.deliveries >= max_deliveries:
             queue.dead_letter(stream, group, message, repr(error))
+            note("failed")
         else:
             queue.retry_later(stream, group, message)
+            note("retried")
     else:
         queue.ack(stream, group, message.id)  # the handler made its result durable
+        note("done")
 
 
 class _Outage:
@@ -116,7 +131,7 @@ class _Outage:
             log.warning(
                 "%s: %s; retrying with back-off",
                 self._consumer,
-                error.detail if expected else repr(error),
+                error.detail if isinstance(error, Unavailable) else repr(error),
                 exc_info=None if expected else error,
             )
         else:

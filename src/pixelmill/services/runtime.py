@@ -24,7 +24,7 @@ from pixelmill.config import Settings
 from pixelmill.errors import Unavailable
 from pixelmill.events.broadcast import Broadcaster, make_broadcaster
 from pixelmill.imaging.ops.faces import FacesParams
-from pixelmill.jobs import make_heartbeats, make_queue
+from pixelmill.jobs import JobStats, make_heartbeats, make_job_stats, make_queue
 from pixelmill.jobs.heartbeat import Heartbeats
 from pixelmill.jobs.queue import JobQueue, Message
 from pixelmill.jobs.worker import run_worker
@@ -52,6 +52,7 @@ class Runtime:
     database: Database
     queue: JobQueue
     heartbeats: Heartbeats
+    job_stats: JobStats
     broadcaster: Broadcaster
     blobs: BlobStore
     repository: CaptionRepository = field(default_factory=CaptionRepository)
@@ -68,6 +69,7 @@ class Runtime:
             database=Database(settings.database),
             queue=make_queue(settings),
             heartbeats=make_heartbeats(settings),
+            job_stats=make_job_stats(settings),
             broadcaster=make_broadcaster(settings),
             blobs=make_blob_store(
                 settings.storage_url,
@@ -100,6 +102,7 @@ class Runtime:
                     "max_deliveries": self.settings.max_deliveries,
                     "heartbeats": self.heartbeats,
                     "heartbeat_seconds": self.settings.heartbeat_seconds,
+                    "stats": self.job_stats,
                 },
                 daemon=True,
             )
@@ -142,6 +145,7 @@ class Runtime:
         for thread in self.threads:
             thread.join(timeout=60)
         self.queue.close()
+        self.job_stats.close()
         self.broadcaster.close()
         close = getattr(self.blobs, "close", None)
         if close is not None:

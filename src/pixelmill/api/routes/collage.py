@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.errors import InvalidParameter
 from pixelmill.execution.collage import Upload, make_collage
@@ -48,6 +48,7 @@ async def process(
     request: Request,
     settings: SettingsDep,
     pools: PoolsDep,
+    metrics: MetricsDep,
     image1: Annotated[
         UploadFile, File(description="First image (JPEG, PNG, WebP, GIF, BMP, TIFF)")
     ],
@@ -97,6 +98,7 @@ async def process(
             png_compression=settings.png_compression,
         )
         await pools.run_local(write_atomically, settings.results_dir / "final_collage.png", png)
+    metrics.processed(["collage"], len(uploads))
     return Response(png, media_type=_media_type(request.headers.get("accept", "")))
 
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.api.routes.ui import CONTENT_SECURITY_POLICY
 from pixelmill.api.uploads import read_image
@@ -85,6 +85,7 @@ async def ocr(
     request: Request,
     settings: SettingsDep,
     pools: PoolsDep,
+    metrics: MetricsDep,
     file: Annotated[UploadFile | None, File(description="The image (JPEG, PNG, ...)")] = None,
     lang: Annotated[
         str | None,
@@ -114,6 +115,7 @@ async def ocr(
         found: Recognition = await pools.run(
             recognize_upload, data, info, engine, wanted, pools.threads, "file"
         )
+    metrics.processed(["ocr"], 1)
     result = OcrResult(
         filename=filename,
         width=info.width,

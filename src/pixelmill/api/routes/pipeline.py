@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.execution.pipeline import FileJob, Limits, run_files
 from pixelmill.imaging import pipeline
@@ -80,7 +80,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post("/pipeline", summary="Run operations on server-side files", responses=_ERRORS)
 @router.post("/items/", summary="Alias of /pipeline (py-image-server)", responses=_ERRORS)
 async def run_pipeline(
-    request: PipelineRequest, settings: SettingsDep, pools: PoolsDep
+    request: PipelineRequest, settings: SettingsDep, pools: PoolsDep, metrics: MetricsDep
 ) -> PipelineResult:
     """Validate the whole request (chain, paths, headers, result sizes), then process every
     image in parallel worker processes and write the outputs atomically."""
@@ -93,6 +93,7 @@ async def run_pipeline(
     limits = Limits.from_settings(settings)
     async with pools.admit():
         written = await run_files(pools, jobs, steps, limits)
+    metrics.processed([step.op.name for step in steps], len(jobs))
     real_root = root.resolve()
     return PipelineResult(
         images=[

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
-from pixelmill.api.deps import PoolsDep, SettingsDep
+from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.errors import InvalidParameter
 from pixelmill.execution.pipeline import Limits, run_upload
@@ -46,6 +46,7 @@ EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 async def transform(
     settings: SettingsDep,
     pools: PoolsDep,
+    metrics: MetricsDep,
     file: Annotated[UploadFile, File(description="The image")],
     ops: Annotated[
         str,
@@ -73,6 +74,7 @@ async def transform(
         fmt, results = await run_upload(pools, "file", data, steps, limits, chosen, quality)
         if not results:
             raise InvalidParameter("the chain produced no image")
+        metrics.processed([step.op.name for step in steps], 1)
         if len(results) == 1:
             return Response(results[0], media_type=MEDIA_TYPES[fmt])
         stem = PurePath(file.filename or "image").stem or "image"

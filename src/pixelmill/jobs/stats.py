@@ -1,0 +1,143 @@
+"""Job statistics: how many messages each service handled, how each ended, how long each took.
+
+Workers record every message they handle; `/metrics` reads the totals when scraped, on any
+API process. On Redis the totals of all workers on all machines are one hash per service,
+`<prefix>:jobstats:<service>`, with a field per outcome (`n:done`, `n:retried`, `n:failed`),
+per histogram bucket (`le:<seconds>`, cumulative, as Prometheus wants them) and `sum`.
+Recording never fails the job: a statistic that cannot be written is lost, the work is not.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import redis
+
+from pixelmill.redis_client import connect
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["done", "retried", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("done", "retried", "failed")
+# seconds; a caption takes milliseconds, OCR of a page seconds
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf)
+
+
+@dataclass
+class ServiceStats:
+    """One service's totals: messages by outcome, and the duration histogram."""
+
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))  # cumulative
+    sum: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return self.buckets[-1]
+
+
+class JobStats(Protocol):
+    """Where workers record the messages they handle."""
+
+    def record(self, service: str, outcome: Outcome, seconds: float) -> None:
+        """One message of SERVICE ended with OUTCOME after SECONDS."""
+        ...
+
+    def read(self, services: tuple[str, ...]) -> dict[str, ServiceStats]:
+        """The totals of each service so far."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def bucket_label(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(bound)
+
+
+class RedisJobStats:
+    """Totals in one Redis hash per service, shared by every process."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        socket_timeout: float = 2.0,
+        socket_connect_timeout: float = 2.0,
+    ) -> None:
+        self._prefix = prefix
+        self._redis = connect(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout
+        )
+
+    def record(self, service: str, outcome: Outcome, seconds: float) -> None:
+        key = self._key(service)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hincrby(key, f"n:{outcome}", 1)
+        pipe.hincrbyfloat(key, "sum", seconds)
+        for bound in BUCKETS:
+            if seconds <= bound:
+                pipe.hincrby(key, f"le:{bucket_label(bound)}", 1)
+        try:
+            pipe.execute()
+        except redis.RedisError as error:
+            log.debug("job statistics not recorded: %s", error)
+
+    def read(self, services: tuple[str, ...]) -> dict[str, ServiceStats]:
+        pipe = self._redis.pipeline(transaction=False)
+        for service in services:
+            pipe.hgetall(self._key(service))
+        out: dict[str, ServiceStats] = {}
+        for service, raw in zip(services, pipe.execute(), strict=True):
+            fields = {k.decode(): v.decode() for k, v in raw.items()}
+            stats = ServiceStats(sum=float(fields.get("sum", 0.0)))
+            for outcome in OUTCOMES:
+                stats.outcomes[outcome] = int(fields.get(f"n:{outcome}", 0))
+            stats.buckets = [int(fields.get(f"le:{bucket_label(b)}", 0)) for b in BUCKETS]
+            out[service] = stats
+        return out
+
+    def close(self) -> None:
+        self._redis.close()
+
+    def _key(self, service: str) -> str:
+        return f"{self._prefix}:jobstats:{service}"
+
+
+class MemoryJobStats:
+    """Totals held in this process (the embedded mode); thread-safe."""
+
+    def __init__(self) -> None:
+        self._stats: dict[str, ServiceStats] = {}
+        self._lock = threading.Lock()
+
+    def record(self, service: str, outcome: Outcome, seconds: float) -> None:
+        with self._lock:
+            stats = self._stats.setdefault(service, ServiceStats())
+            stats.outcomes[outcome] += 1
+            stats.sum += seconds
+            for i, bound in enumerate(BUCKETS):
+                if seconds <= bound:
+                    stats.buckets[i] += 1
+
+    def read(self, services: tuple[str, ...]) -> dict[str, ServiceStats]:
+        with self._lock:
+            return {
+                service: ServiceStats(
+                    dict(self._stats[service].outcomes),
+                    list(self._stats[service].buckets),
+                    self._stats[service].sum,
+                )
+                if service in self._stats
+                else ServiceStats()
+                for service in services
+            }
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,38 @@
+"""Job statistics, in memory and in Redis: what workers record is what /metrics reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pixelmill.jobs.stats import BUCKETS, JobStats, MemoryJobStats, RedisJobStats
+from tests.redis_server import SHARED_REDIS_URL
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def stats(request: pytest.FixtureRequest) -> Iterator[JobStats]:
+    if request.param == "memory":
+        yield MemoryJobStats()
+        return
+    made = RedisJobStats(SHARED_REDIS_URL, request.getfixturevalue("redis_prefix"))
+    yield made
+    made.close()
+
+
+def test_recorded_outcomes_and_durations_are_read_back(stats: JobStats) -> None:
+    for seconds in (0.001, 0.02, 0.02, 3.0):
+        stats.record("captioner", "done", seconds)
+    stats.record("captioner", "retried", 0.2)
+    stats.record("storer", "failed", 50.0)
+    totals = stats.read(("captioner", "storer", "faces"))
+    captioner = totals["captioner"]
+    assert captioner.outcomes == {"done": 4, "retried": 1, "failed": 0}
+    assert captioner.count == 5
+    assert captioner.sum == pytest.approx(3.241)
+    cumulative = dict(zip(BUCKETS, captioner.buckets, strict=True))
+    assert cumulative[0.005] == 1 and cumulative[0.025] == 3 and cumulative[0.25] == 4
+    assert cumulative[2.5] == 4 and cumulative[5.0] == 5
+    assert totals["storer"].outcomes["failed"] == 1 and totals["storer"].buckets[-2] == 0
+    assert totals["storer"].count == 1  # only the +Inf bucket holds 50 s
+    assert totals["faces"].count == 0
