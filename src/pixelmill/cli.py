@@ -178,7 +178,7 @@ def _run(args: argparse.Namespace) -> int:
     from pixelmill.imaging import pipeline
 
     settings: Settings = load_settings(config=args.config)
-    steps = pipeline.parse(pipeline.parse_text(args.ops))
+    steps = pipeline.parse(pipeline.parse_text(args.ops), settings.max_operations)
     if args.jobs is not None and args.jobs < 1:
         print("pixelmill: --jobs must be at least 1", file=sys.stderr)
         return 2

@@ -154,6 +154,9 @@ class Settings(BaseSettings):
         100_000_000, ge=1, description="Largest image pixelmill will make (collage, resize): 413."
     )
     max_collage_images: int = Field(16, ge=2, le=64, description="Images per /process request.")
+    max_operations: int = Field(
+        64, ge=1, le=1000, description="Operations in one chain (/pipeline, /v1/transform): 422."
+    )
 
     # execution
     process_workers: int | None = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -12,6 +13,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pixelmill.api import create_app
+from pixelmill.config import Settings
 from tests.images import encode, photo
 
 IMAGE = photo(120, 80, seed=4)
@@ -147,3 +150,21 @@ def test_any_chain_is_a_200_or_a_422_never_a_500(client: TestClient, items: list
 
 
 SMALL = encode(photo(24, 16, seed=1))
+
+
+def test_the_operation_limit_is_a_setting(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(create_app(make_settings(max_operations=3))) as small:
+        image = encode(photo(40, 30, seed=8))
+        three = small.post(
+            "/v1/transform", files={"file": ("a.png", image)}, data={"ops": "grayscale,flip,flip"}
+        )
+        assert three.status_code == 200
+        four = small.post(
+            "/v1/transform",
+            files={"file": ("a.png", image)},
+            data={"ops": "grayscale,flip,flip,flip"},
+        )
+        assert four.status_code == 422
+        assert four.json()["detail"] == "too many operations: 4 (the limit is 3)"
+        piped = small.post("/pipeline", json={"images": [], "operations": ["flip"] * 4})
+        assert piped.status_code == 422 and "the limit is 3" in piped.json()["detail"]

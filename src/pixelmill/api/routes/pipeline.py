@@ -84,7 +84,7 @@ async def run_pipeline(
 ) -> PipelineResult:
     """Validate the whole request (chain, paths, headers, result sizes), then process every
     image in parallel worker processes and write the outputs atomically."""
-    steps = pipeline.parse(request.operations)
+    steps = pipeline.parse(request.operations, settings.max_operations)
     root = settings.files_root_path
     jobs = [
         FileJob(item.input, existing_file(root, item.input), confine(root, item.output))

@@ -65,7 +65,7 @@ async def transform(
     ] = None,
 ) -> Response:
     """Run `ops` on the image and return the result in the chosen format."""
-    steps = pipeline.parse(pipeline.parse_text(ops))
+    steps = pipeline.parse(pipeline.parse_text(ops), settings.max_operations)
     codec.check_bytes(file.size or 0, settings.max_upload_bytes, "file")
     limits = Limits.from_settings(settings)
     chosen: Any = "jpeg" if format == "jpg" else format
