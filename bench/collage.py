@@ -320,7 +320,10 @@ def collages_per_second(server: Server, jpegs: list[bytes], clients: int, second
     for thread in threads:
         thread.join()
     if errors:
-        raise RuntimeError(f"a client failed: {errors[0]}")
+        state = "running" if server.process and server.process.poll() is None else "gone"
+        raise RuntimeError(
+            f"a client failed: {errors[0]}; {server.name} is {state}\n{server.log_tail()}"
+        )
     return sum(counts) / (max(last) - began)
 
 

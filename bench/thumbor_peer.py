@@ -30,7 +30,7 @@ cannot be installed or started, the benchmark says so, records the figures as no
 and exits 0, so `make bench` goes on with the others.
 
     .venv/bin/python bench/thumbor_peer.py [--quick] [--runs 20] [--seconds 8] [--rounds 3]
-    .venv/bin/python bench/thumbor_peer.py --thumbor-processes 2   # also thumbor --processes 2
+    .venv/bin/python bench/thumbor_peer.py --thumbor-processes 0   # without thumbor --processes 2
 """
 
 from __future__ import annotations
@@ -435,11 +435,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per round (8)")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (3)")
     parser.add_argument(
-        "--thumbor-processes", type=int, default=0, help="also run thumbor --processes N"
+        "--thumbor-processes",
+        type=int,
+        default=2,
+        help="also run thumbor --processes N (default 2; 0: only the default single process)",
     )
     args = parser.parse_args()
     if args.quick:
-        args.runs, args.seconds, args.rounds = 6, 3.0, 1
+        args.runs, args.seconds, args.rounds, args.thumbor_processes = 6, 3.0, 1, 0
     bench = "transform"
     figures = [
         "/v1/transform req/s, 8 clients, vs thumbor",
