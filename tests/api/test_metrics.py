@@ -102,8 +102,8 @@ def test_multiprocess_mode_sums_the_shared_directory(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=120,
-            check=True,
         )
+        assert done.returncode == 0, done.stderr[-3000:]
     assert any(shared.iterdir())
     text = done.stdout
     assert sample(text, "pixelmill_http_requests_total", route="/health", status="200") == 2
