@@ -53,6 +53,16 @@ def _runtime(request: Request) -> Runtime:
     status_code=202,
     summary="Upload an image with a description to be captioned",
     responses={
+        202: {
+            "description": "Accepted; the caption is made in the background",
+            # OpenAPI links: clients and generated tests follow the id to the image
+            "links": {
+                "GetCaption": {
+                    "operationId": "get_caption_api_images__id__get",
+                    "parameters": {"id": "$response.body#/id"},
+                }
+            },
+        },
         413: {"description": "The file is over the byte or pixel limit"},
         415: {"description": "The file is not an image"},
         422: {"description": "No image, no description, or a description over the limit"},

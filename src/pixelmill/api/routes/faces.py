@@ -55,6 +55,20 @@ class FacesMeta(BaseModel):
 
 
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Accepted; faces are found in the background",
+        # OpenAPI links: clients and generated tests follow the id to the result
+        "links": {
+            "GetImage": {
+                "operationId": "get_image_api_v1_images__id__get",
+                "parameters": {"id": "$response.body#/id"},
+            },
+            "GetMeta": {
+                "operationId": "get_meta_api_v1_images__id__meta_get",
+                "parameters": {"id": "$response.body#/id"},
+            },
+        },
+    },
     413: {"description": "The file is over the byte or pixel limit"},
     415: {"description": "The file is not an image"},
     422: {"description": "No file, or an empty one"},
