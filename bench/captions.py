@@ -108,6 +108,9 @@ class Deployment:
         self.processes.append(api)
         self.roles[api.pid] = "API"
         wait_healthy(self.url, api, log)
+        answered = httpx.get(self.url + "/health", timeout=5).headers.get("x-pixelmill-process")
+        if not str(answered).endswith(f":{api.pid}"):
+            raise SystemExit(f"port {self.port} is served by another process ({answered})")
         return self
 
     def __exit__(self, *exc: object) -> None:

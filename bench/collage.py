@@ -227,7 +227,15 @@ def start(server: Server) -> None:
                 f"healthy; command: {' '.join(server.command)}\n{server.log_tail()}"
             )
         with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{server.url}/health", timeout=2.0).status_code == 200:
+            response = httpx.get(f"{server.url}/health", timeout=2.0)
+            if response.status_code == 200:
+                pid = server.process.pid
+                answered = response.headers.get("x-pixelmill-process", f":{pid}")
+                if not answered.endswith(f":{pid}"):
+                    raise RuntimeError(
+                        f"port {server.port} is served by another process ({answered}): "
+                        "something else took it between choosing and binding it"
+                    )
                 return
         time.sleep(0.2)
     raise RuntimeError(

@@ -39,6 +39,7 @@ import argparse
 import contextlib
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -181,6 +182,7 @@ def running(server: Server) -> Iterator[Server]:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=server.log_path.parent,
+            start_new_session=True,  # its own process group: thumbor's forks go with it
         )
         try:
             wait_healthy(server)
@@ -193,6 +195,9 @@ def running(server: Server) -> Iterator[Server]:
                 except subprocess.TimeoutExpired:
                     server.process.kill()
                     server.process.wait()
+            # what the server left behind (thumbor --processes: its forks outlive the parent)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(server.process.pid, signal.SIGKILL)
 
 
 def wait_healthy(server: Server) -> None:
@@ -205,7 +210,14 @@ def wait_healthy(server: Server) -> None:
                 f"{server.health}:\n{server.log_tail()}"
             )
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(server.url + server.health, timeout=2).status_code == 200:
+            response = httpx.get(server.url + server.health, timeout=2)
+            if response.status_code == 200:
+                answered = response.headers.get("x-pixelmill-process", f":{server.process.pid}")
+                if not answered.endswith(f":{server.process.pid}"):
+                    raise RuntimeError(
+                        f"port {server.port} is served by another process ({answered}): "
+                        "something else took it between choosing and binding it"
+                    )
                 return
         time.sleep(0.2)
     raise Unavailable(f"{server.name} did not answer {server.health}:\n{server.log_tail()}")
