@@ -3,6 +3,7 @@ separate processes on the real Redis and PostgreSQL, and the same in the embedde
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -63,10 +64,16 @@ def test_fifty_captions_end_to_end(deployment: Deployment) -> None:
             assert image.shape[0] > 120  # the band under the image
         stored = client.get(deployment.url + "/api/images", params={"status": "stored"})
         assert stored.headers["X-Total-Count"] == "50"
-        # the workers' statistics reach /metrics, whichever process did the work
-        metrics = client.get(deployment.url + "/metrics").text
+        # the workers' statistics reach /metrics, whichever process did the work, within
+        # the second or two a worker keeps them before writing them
+        deadline = time.monotonic() + 15
         for service in ("captioner", "storer"):
             line = f'pixelmill_jobs_total{{outcome="done",service="{service}"}} '
-            done = [float(x.split()[-1]) for x in metrics.splitlines() if x.startswith(line)]
+            while True:
+                metrics = client.get(deployment.url + "/metrics").text
+                done = [float(x.split()[-1]) for x in metrics.splitlines() if x.startswith(line)]
+                if done == [50.0] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             assert done == [50.0], (service, done)
     assert len(list((deployment.storage / "captions").glob("*.jpg"))) == 50

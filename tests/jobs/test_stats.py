@@ -25,6 +25,7 @@ def test_recorded_outcomes_and_durations_are_read_back(stats: JobStats) -> None:
         stats.record("captioner", "done", seconds)
     stats.record("captioner", "retried", 0.2)
     stats.record("storer", "failed", 50.0)
+    stats.flush(force=True)  # a worker does it within FLUSH_SECONDS, and when it stops
     totals = stats.read(("captioner", "storer", "faces"))
     captioner = totals["captioner"]
     assert captioner.outcomes == {"done": 4, "retried": 1, "failed": 0}
@@ -36,3 +37,13 @@ def test_recorded_outcomes_and_durations_are_read_back(stats: JobStats) -> None:
     assert totals["storer"].outcomes["failed"] == 1 and totals["storer"].buckets[-2] == 0
     assert totals["storer"].count == 1  # only the +Inf bucket holds 50 s
     assert totals["faces"].count == 0
+
+
+def test_a_worker_writes_its_totals_at_most_once_a_second(stats: JobStats) -> None:
+    stats.record("faces", "done", 0.01)  # the first is written at once
+    for _ in range(50):
+        stats.record("faces", "done", 0.01)
+    first = stats.read(("faces",))["faces"].count
+    assert first in (1, 51)  # 1 from Redis, where the other 50 wait; 51 in memory
+    stats.flush(force=True)
+    assert stats.read(("faces",))["faces"].count == 51

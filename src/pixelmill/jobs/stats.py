@@ -4,7 +4,10 @@ Workers record every message they handle; `/metrics` reads the totals when scrap
 API process. On Redis the totals of all workers on all machines are one hash per service,
 `<prefix>:jobstats:<service>`, with a field per outcome (`n:done`, `n:retried`, `n:failed`),
 per histogram bucket (`le:<seconds>`, cumulative, as Prometheus wants them) and `sum`.
-Recording never fails the job: a statistic that cannot be written is lost, the work is not.
+A worker adds to its own totals in memory and writes them to Redis at most once a second
+(`FLUSH_SECONDS`, from the worker loop and when it stops), in one round trip: a message
+costs no round trip of its own, and /metrics lags by a second or two. Recording never fails
+the job: a statistic that cannot be written is lost, the work is not.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -25,6 +29,7 @@ Outcome = Literal["done", "retried", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("done", "retried", "failed")
 # seconds; a caption takes milliseconds, OCR of a page seconds
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf)
+FLUSH_SECONDS = 1.0
 
 
 @dataclass
@@ -39,12 +44,24 @@ class ServiceStats:
     def count(self) -> int:
         return self.buckets[-1]
 
+    def add(self, outcome: Outcome, seconds: float) -> None:
+        self.outcomes[outcome] += 1
+        self.sum += seconds
+        for i, bound in enumerate(BUCKETS):
+            if seconds <= bound:
+                self.buckets[i] += 1
+
 
 class JobStats(Protocol):
     """Where workers record the messages they handle."""
 
     def record(self, service: str, outcome: Outcome, seconds: float) -> None:
         """One message of SERVICE ended with OUTCOME after SECONDS."""
+        ...
+
+    def flush(self, force: bool = False) -> None:
+        """Write what was recorded, if it is time to (or `force`); workers call it between
+        messages."""
         ...
 
     def read(self, services: tuple[str, ...]) -> dict[str, ServiceStats]:
@@ -75,15 +92,31 @@ class RedisJobStats:
         self._redis = connect(
             url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout
         )
+        self._unwritten: dict[str, ServiceStats] = {}
+        self._last_flush = 0.0
+        self._lock = threading.Lock()
 
     def record(self, service: str, outcome: Outcome, seconds: float) -> None:
-        key = self._key(service)
+        with self._lock:
+            self._unwritten.setdefault(service, ServiceStats()).add(outcome, seconds)
+        self.flush()
+
+    def flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not self._unwritten or (not force and now < self._last_flush + FLUSH_SECONDS):
+                return
+            unwritten, self._unwritten, self._last_flush = self._unwritten, {}, now
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hincrby(key, f"n:{outcome}", 1)
-        pipe.hincrbyfloat(key, "sum", seconds)
-        for bound in BUCKETS:
-            if seconds <= bound:
-                pipe.hincrby(key, f"le:{bucket_label(bound)}", 1)
+        for service, stats in unwritten.items():
+            key = self._key(service)
+            for outcome, n in stats.outcomes.items():
+                if n:
+                    pipe.hincrby(key, f"n:{outcome}", n)
+            pipe.hincrbyfloat(key, "sum", stats.sum)
+            for bound, n in zip(BUCKETS, stats.buckets, strict=True):
+                if n:
+                    pipe.hincrby(key, f"le:{bucket_label(bound)}", n)
         try:
             pipe.execute()
         except redis.RedisError as error:
@@ -104,6 +137,7 @@ class RedisJobStats:
         return out
 
     def close(self) -> None:
+        self.flush(force=True)
         self._redis.close()
 
     def _key(self, service: str) -> str:
@@ -119,12 +153,10 @@ class MemoryJobStats:
 
     def record(self, service: str, outcome: Outcome, seconds: float) -> None:
         with self._lock:
-            stats = self._stats.setdefault(service, ServiceStats())
-            stats.outcomes[outcome] += 1
-            stats.sum += seconds
-            for i, bound in enumerate(BUCKETS):
-                if seconds <= bound:
-                    stats.buckets[i] += 1
+            self._stats.setdefault(service, ServiceStats()).add(outcome, seconds)
+
+    def flush(self, force: bool = False) -> None:
+        pass  # nothing to write: the totals are these
 
     def read(self, services: tuple[str, ...]) -> dict[str, ServiceStats]:
         with self._lock:

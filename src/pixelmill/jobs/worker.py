@@ -61,6 +61,8 @@ def run_worker(
     outage = _Outage(consumer, stop, max_backoff_seconds)
     while not stop.is_set():
         pulse.beat_if_due()
+        if stats is not None:
+            stats.flush()
         try:
             for message in queue.take(stream, group, consumer, count=1, block_ms=block_ms):
                 _handle(queue, stream, group, message, handler, max_deliveries, stats)
