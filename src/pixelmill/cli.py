@@ -243,6 +243,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import threading
 
+    from pixelmill.execution.memory import keep_freed_buffers
     from pixelmill.jobs.worker import install_signal_handlers
     from pixelmill.log import setup_logging
     from pixelmill.services.runtime import SERVICES, Runtime
@@ -256,6 +257,7 @@ def _worker(args: argparse.Namespace) -> int:
         )
         return 2
     setup_logging(settings)
+    keep_freed_buffers()
     runtime = Runtime.open(settings)
     hard_stop = threading.Event()
     install_signal_handlers(runtime.stop, hard_stop)

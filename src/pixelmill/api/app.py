@@ -21,6 +21,7 @@ from pixelmill.api.security import ApiKeyMiddleware
 from pixelmill.config import Settings
 from pixelmill.events.hub import Hub
 from pixelmill.execution.cpus import available_cpus
+from pixelmill.execution.memory import keep_freed_buffers
 from pixelmill.execution.pools import Pools
 from pixelmill.imaging.registry import markdown_table
 from pixelmill.log import setup_logging
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; pools start with it and stop with it."""
     settings = settings or Settings()
     setup_logging(settings)
+    keep_freed_buffers()  # every API process: uploads, results and the embedded services
     cpus = available_cpus()
     pools = Pools(
         settings.process_workers or cpus,

@@ -196,6 +196,10 @@ def _init_worker(threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
     import cv2
 
+    from pixelmill.execution.memory import keep_freed_buffers
+
+    keep_freed_buffers()
+
     cv2.setNumThreads(1)  # parallelism comes from our bands, not from OpenCV's own threads
     _band_threads = ThreadPoolExecutor(threads, thread_name_prefix="pixelmill-band")
     _band_count = threads
