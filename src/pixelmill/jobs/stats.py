@@ -12,6 +12,7 @@ the job: a statistic that cannot be written is lost, the work is not.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import threading
@@ -160,16 +161,7 @@ class MemoryJobStats:
 
     def read(self, services: tuple[str, ...]) -> dict[str, ServiceStats]:
         with self._lock:
-            return {
-                service: ServiceStats(
-                    dict(self._stats[service].outcomes),
-                    list(self._stats[service].buckets),
-                    self._stats[service].sum,
-                )
-                if service in self._stats
-                else ServiceStats()
-                for service in services
-            }
+            return {s: copy.deepcopy(self._stats.get(s, ServiceStats())) for s in services}
 
     def close(self) -> None:
         pass
