@@ -50,6 +50,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import process_tree  # noqa: E402
 from bench.report import Row, record  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.server import free_port, start_pixelmill, stop, wait_healthy  # noqa: E402
@@ -264,24 +265,6 @@ def post(client: Client, url: str, data: bytes, i: int) -> str:
     )
     headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
     return str(client.post("/api/images", body, headers)["id"])
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and its descendants (a worker's forkserver and pool processes, if any)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(
-                    int(entry.name)
-                )
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo += children.get(pid, [])
-    return tree
 
 
 def throughput(deployment: Deployment, payloads: list[bytes], count: int) -> float:

@@ -51,7 +51,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -68,6 +67,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_DIR))
 
+from bench.procs import back_to_back  # noqa: E402
 from bench.report import Row, record  # noqa: E402
 
 from pixelmill.imaging import png  # noqa: E402
@@ -307,32 +307,18 @@ def codec_floor(jpegs: list[np.ndarray], collage: np.ndarray, flag: int) -> None
 
 def collages_per_second(server: Server, jpegs: list[bytes], clients: int, seconds: float) -> float:
     """Collages completed per second by `clients` threads posting back to back."""
-    deadline = time.perf_counter() + seconds
-    counts, last = [0] * clients, [0.0] * clients
-    errors: list[BaseException] = []
-
-    def client_loop(index: int) -> None:
-        with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
-            try:
-                while time.perf_counter() < deadline:
-                    post_collage(client, server, jpegs)
-                    counts[index] += 1
-                    last[index] = time.perf_counter()
-            except BaseException as error:  # re-raised from the main thread
-                errors.append(error)
-
-    began = time.perf_counter()
-    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
+    try:
+        return back_to_back(
+            lambda client: post_collage(client, server, jpegs),
+            clients,
+            seconds,
+            timeout=REQUEST_TIMEOUT_S,
+        )
+    except Exception as error:
         state = "running" if server.process and server.process.poll() is None else "gone"
         raise RuntimeError(
-            f"a client failed: {errors[0]}; {server.name} is {state}\n{server.log_tail()}"
-        )
-    return sum(counts) / (max(last) - began)
+            f"a client failed: {error}; {server.name} is {state}\n{server.log_tail()}"
+        ) from error
 
 
 def floor_loop(jpegs: list[bytes], collage: np.ndarray, start_at: float, seconds: float) -> float:

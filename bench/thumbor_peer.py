@@ -59,6 +59,7 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.collage import make_photo  # noqa: E402
+from bench.procs import back_to_back, process_tree  # noqa: E402
 from bench.report import Row, record, skipped  # noqa: E402
 from tests.server import free_port  # noqa: E402
 
@@ -226,26 +227,6 @@ def wait_healthy(server: Server) -> None:
 # --------------------------------------------------------------------------- memory
 
 
-def process_tree(root: int) -> list[int]:
-    """`root` and all its descendants, from the parent ids in /proc/<pid>/stat."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo += children.get(pid, [])
-    return tree
-
-
 def tree_memory(root: int) -> tuple[int, int]:
     """(PSS, RSS) in KiB summed over the process tree of `root`."""
     pss = rss = 0
@@ -340,34 +321,6 @@ def latency_ms(client: httpx.Client, send: Request) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def requests_per_second(send: Request, clients: int, seconds: float) -> float:
-    """Requests completed per second by `clients` threads sending back to back."""
-    deadline = time.perf_counter() + seconds
-    counts = [0] * clients
-    last = [0.0] * clients
-    errors: list[BaseException] = []
-
-    def client_loop(index: int) -> None:
-        with httpx.Client(timeout=120) as client:
-            try:
-                while time.perf_counter() < deadline:
-                    send(client)
-                    counts[index] += 1
-                    last[index] = time.perf_counter()
-            except BaseException as error:  # reported below, from the main thread
-                errors.append(error)
-
-    began = time.perf_counter()
-    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise RuntimeError(f"a client failed: {errors[0]}")
-    return sum(counts) / (max(last) - began)
-
-
 def check(name: str, data: bytes) -> tuple[str, bool, np.ndarray]:
     """A 960x540 JPEG that is gray; the gray image for comparing the two."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -423,7 +376,7 @@ def measure(servers: list[Server], sends: dict[str, Request], args: argparse.Nam
             )
             for round_ in range(args.rounds):
                 for server in servers[:: 1 if round_ % 2 == 0 else -1]:
-                    rate = requests_per_second(sends[server.name], CLIENTS, args.seconds)
+                    rate = back_to_back(sends[server.name], CLIENTS, args.seconds)
                     results.rps[server.name].append(rate)
                     print(f"  round {round_ + 1}: {server.name} {rate:.1f} req/s", flush=True)
     finally:
