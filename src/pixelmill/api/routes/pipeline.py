@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -86,15 +87,19 @@ async def run_pipeline(
     image in parallel worker processes and write the outputs atomically."""
     steps = pipeline.parse(request.operations, settings.max_operations)
     root = settings.files_root_path
-    jobs = [
-        FileJob(item.input, existing_file(root, item.input), confine(root, item.output))
-        for item in request.images
-    ]
+
+    def confined() -> list[FileJob]:  # a stat and a resolve per path: not on the event loop
+        return [
+            FileJob(item.input, existing_file(root, item.input), confine(root, item.output))
+            for item in request.images
+        ]
+
+    jobs = await asyncio.to_thread(confined)
     limits = Limits.from_settings(settings)
     async with pools.admit():
         written = await run_files(pools, jobs, steps, limits)
     metrics.processed([step.op.name for step in steps], len(jobs))
-    real_root = root.resolve()
+    real_root = await asyncio.to_thread(root.resolve)
     return PipelineResult(
         images=[
             ImageResult(input=job.input, outputs=[str(p.relative_to(real_root)) for p in paths])
