@@ -37,17 +37,6 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG signature and IHDR claiming `width`×`height`, a tiny IDAT, IEND."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", ihdr)
-        + _chunk(b"IDAT", zlib.compress(b"\0" * 16))
-        + _chunk(b"IEND", b"")
-    )
-
-
 def png_deflate_bomb() -> bytes:
     """A real, valid PNG of 10000×10000 black pixels: 100 MB of pixels in about 100 kB."""
     rows = b"".join(b"\0" + b"\0" * 10000 for _ in range(10000))

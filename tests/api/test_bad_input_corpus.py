@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from tests.api import badinput as bad
+from tests.imaging.test_codec import png_header_only
 from tests.server import running_server
 
 pytestmark = pytest.mark.slow
@@ -262,7 +263,7 @@ CASES = [
     Case("gif-frame-without-data", transform(bad.gif_claiming(100, 100)), 415, "truncated"),
     Case("webp-size-mismatch", transform(bad.webp_claiming(200, 200)), 415, "damaged|decoded"),
     # --- decompression bombs -------------------------------------------------------------
-    Case("png-header-60000x60000", transform(bad.png_claiming(60_000, 60_000)), 413, "pixel limit"),
+    Case("png-header-60000x60000", transform(png_header_only(60_000, 60_000)), 413, "pixel limit"),
     Case("png-deflate-bomb-100-Mpx", transform(DEFLATE_BOMB), 413, "100,000,000 pixels"),
     Case("png-bomb-to-collage", collage(DEFLATE_BOMB), 413, "image1"),
     Case("png-bomb-to-captions", caption(DEFLATE_BOMB), 413, "pixel"),
