@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from pixelmill.api import create_app
 from pixelmill.config import Settings
+from tests.conftest import KINDS
 from tests.images import astronaut, encode, iou, photo
 from tests.imaging.test_codec import png_header_only
 from tests.imaging.test_faces import ASTRONAUT_FACE
@@ -101,3 +102,31 @@ def test_feed_gets_each_result_once_and_bad_input_disturbs_nobody(client: TestCl
             assert sorted(e["id"] for e in events) == sorted(ids)
             for event in events:
                 assert event["faces"] == 1 and event["url"] == f"/api/v1/images/{event['id']}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_clients_file_name_is_kept_as_a_clean_label(
+    make_settings: Callable[..., Settings], database_url: Callable[[str], str], kind: str
+) -> None:
+    # A path, a NUL (PostgreSQL cannot store it) and 300 characters (the column holds 255)
+    # are the client's business: the upload is taken, and the name kept as a label.
+    name = "C:\\Users\\ана\\Фото\x00" + "я" * 300 + ".jpg"
+    body = (
+        (
+            f'--b\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + ASTRONAUT
+        + b"\r\n--b--\r\n"
+    )
+    settings = make_settings(database_url=database_url(kind))
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/api/v1/images",
+            content=body,
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
+        assert response.status_code == 202, response.text
+        meta = wait_meta(client, response.json()["id"])
+    assert meta["filename"] == ("Фото" + "я" * 300)[:255]
+    assert meta["face_count"] == 1

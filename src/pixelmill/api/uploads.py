@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from fastapi import UploadFile
 
 from pixelmill.config import Settings
 from pixelmill.errors import EmptyUpload, InvalidParameter
 from pixelmill.imaging import codec
+from pixelmill.storage.models import FILENAME_CHARS
 
 
 async def read_image(
@@ -24,3 +27,22 @@ async def read_image(
     if not data:
         raise EmptyUpload(f"{name} is empty (0 bytes)")
     return data, codec.sniff(data, max_pixels=settings.max_pixels, name=name)
+
+
+def is_control(char: str) -> bool:
+    """C0 and C1 controls and DEL, but for tab and line breaks, which wrap like spaces.
+
+    PostgreSQL cannot store NUL, and bytes that are not UTF-8 reach us read as Latin-1
+    (Starlette's fallback for form fields), where most of them are C1 controls.
+    """
+    return unicodedata.category(char) == "Cc" and char not in "\t\n\r"
+
+
+def client_filename(upload: UploadFile | None) -> str | None:
+    """The name the client gave the file, as a label: its last path part, without control
+    characters, at most FILENAME_CHARS long; None when nothing is left."""
+    if upload is None or not upload.filename:
+        return None
+    name = upload.filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c) != "Cc")
+    return name[:FILENAME_CHARS] or None

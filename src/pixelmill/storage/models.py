@@ -38,6 +38,7 @@ NAMING_CONVENTION = {
 }
 
 DESCRIPTION_CHARS = 200
+FILENAME_CHARS = 255  # the client's name of an uploaded file, kept as a label
 STATUS_CHECK = "status IN ('queued', 'processing', 'stored', 'failed')"
 
 # One detected face: "x", "y", "width", "height" in pixels of the input image, and "score"
@@ -125,7 +126,7 @@ class FaceImage(Base):
     status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED.value)
     # when the API received the upload; "newest first" goes by it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    filename: Mapped[str | None] = mapped_column(String(255))
+    filename: Mapped[str | None] = mapped_column(String(FILENAME_CHARS))
     format: Mapped[str | None] = mapped_column(String(16))
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -14,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import SettingsDep
 from pixelmill.api.stored import not_stored, stored_image
-from pixelmill.api.uploads import read_image
+from pixelmill.api.uploads import is_control, read_image
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.services import captions
 from pixelmill.services.runtime import Runtime
@@ -87,10 +86,8 @@ async def accept(
             f"description is {len(description)} characters; "
             f"the limit is {settings.max_description_chars}"
         )
-    control = next((c for c in description if _is_control(c)), None)
+    control = next((c for c in description if is_control(c)), None)
     if control is not None:
-        # Bytes that are not UTF-8 reach us read as Latin-1 (Starlette's fallback), where
-        # most of them are C1 controls: those are refused here with NUL and the other C0s.
         raise InvalidParameter(
             f"description holds a control character (U+{ord(control):04X}); "
             "send plain text, UTF-8 encoded"
@@ -175,8 +172,3 @@ def _item(row: Any) -> CaptionItem:
         size_bytes=row.size_bytes,
         error=row.error,
     )
-
-
-def _is_control(char: str) -> bool:
-    """C0 and C1 controls and DEL, but for tab and line breaks, which wrap like spaces."""
-    return unicodedata.category(char) == "Cc" and char not in "\t\n\r"

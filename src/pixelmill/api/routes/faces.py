@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import SettingsDep
 from pixelmill.api.stored import not_stored, stored_image
-from pixelmill.api.uploads import read_image
+from pixelmill.api.uploads import client_filename, read_image
 from pixelmill.errors import NotFound
 from pixelmill.events.hub import Hub
 from pixelmill.services import faces
@@ -102,7 +102,7 @@ async def accept(
     data, info = await read_image(upload, settings, "`file` (or `image`)")
     runtime = _runtime(request)
     id, created_at = uuid.uuid4().hex, datetime.now(UTC)
-    filename = upload.filename if upload is not None else None
+    filename = client_filename(upload)
     repository = runtime.face_repository
     await asyncio.to_thread(
         runtime.accept,
