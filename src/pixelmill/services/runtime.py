@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from pixelmill.config import Settings
-from pixelmill.errors import Unavailable
+from pixelmill.errors import InvalidParameter, Unavailable
 from pixelmill.events.broadcast import Broadcaster, make_broadcaster
 from pixelmill.imaging.ops.faces import FacesParams
 from pixelmill.jobs import JobStats, make_heartbeats, make_job_stats, make_queue
@@ -174,7 +175,13 @@ class Runtime:
         try:
             with self.database.session() as session:
                 record(session)
+        except DataError as exc:  # the row itself: a retry would be refused again
+            log.warning("the database refused job %s: %s", id, exc.orig)
+            raise InvalidParameter(
+                "a field holds a value the database cannot store (a NUL character, or one too long)"
+            ) from None
         except Exception as exc:
+            log.warning("cannot record job %s: %s: %s", id, type(exc).__name__, exc)
             raise Unavailable(f"database unavailable: {type(exc).__name__}") from None
         inbox = self.inbox_dir
         try:
