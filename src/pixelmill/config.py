@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         description="A message pending this long with a consumer is taken over by another "
         "(longer than the longest job).",
     )
+    worker_batch: int = Field(
+        16,
+        ge=1,
+        le=1000,
+        description="Messages a captioner or storer takes at once when that many are waiting; "
+        "they are written in one transaction and acknowledged in one call (1: one at a time).",
+    )
     run_workers: bool | None = Field(
         None,
         description="Run the background services (captioner, storer) inside `serve`. "

@@ -182,6 +182,38 @@ def test_a_full_queue_refuses_new_messages_and_keeps_the_old(open_queue: OpenQue
     assert queue.depth(STREAM) == 3
 
 
+def test_put_many_adds_all_in_order_or_none(open_queue: OpenQueue) -> None:
+    queue = open_queue(max_length=5)
+    queue.put(STREAM, numbered(0))
+    queue.put(STREAM, numbered(1))
+
+    with pytest.raises(Unavailable, match="queue full"):  # 2 + 4 > 5: not even the first
+        queue.put_many(STREAM, [numbered(n) for n in range(2, 6)])
+    assert queue.depth(STREAM) == 2
+
+    ids = queue.put_many(STREAM, [numbered(n) for n in range(2, 5)])
+    assert len(set(ids)) == 3
+    held = queue.take(STREAM, GROUP, "c1", count=10)
+    assert [m.fields for m in held] == [numbered(n) for n in range(5)]
+    assert [m.id for m in held[2:]] == ids
+    with pytest.raises(TypeError):  # a bad message among good ones: nothing added
+        queue.put_many(STREAM, [numbered(5), {"n": "not bytes"}])  # type: ignore[list-item]
+    assert queue.depth(STREAM) == 5
+
+
+def test_ack_takes_several_messages_at_once(open_queue: OpenQueue) -> None:
+    queue = open_queue()
+    queue.put_many(STREAM, [numbered(n) for n in range(4)])
+    held = queue.take(STREAM, GROUP, "c1", count=4)
+
+    queue.ack(STREAM, GROUP, *(m.id for m in held[:3]))
+
+    assert (queue.depth(STREAM), queue.pending(STREAM, GROUP)) == (1, 1)
+    queue.ack(STREAM, GROUP)  # none: nothing happens
+    queue.ack(STREAM, GROUP, held[3].id)
+    assert (queue.depth(STREAM), queue.pending(STREAM, GROUP)) == (0, 0)
+
+
 def test_a_message_needs_fields_of_bytes(open_queue: OpenQueue) -> None:
     queue = open_queue()
     with pytest.raises(ValueError):

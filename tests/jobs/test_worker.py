@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -118,6 +118,100 @@ def test_a_component_down_in_the_handler_is_not_the_messages_fault(
         wait_until(lambda: queue.depth(STREAM) == 0, "the message to be done")
 
     assert attempts == [1, 2, 3]
+    assert queue.dead(STREAM) == 0
+
+
+class Batching:
+    """A handler with `many`: records each call; `bad` names fail wherever they are, and
+    `unavailable` names raise Unavailable the first time they are handled alone."""
+
+    def __init__(
+        self, bad: frozenset[bytes] = frozenset(), unavailable: frozenset[bytes] = frozenset()
+    ) -> None:
+        self.bad, self.unavailable = bad, set(unavailable)
+        self.batches: list[list[bytes]] = []
+        self.alone: list[bytes] = []
+        self.done: list[bytes] = []
+
+    def many(self, messages: Sequence[Message]) -> None:
+        names = [m.fields["name"] for m in messages]
+        self.batches.append(names)
+        if self.bad & set(names):
+            raise ValueError("cannot decode")
+        if self.unavailable & set(names):
+            raise Unavailable("queue full: captions:out holds 3 messages; try again later")
+        self.done += names
+
+    def __call__(self, message: Message) -> None:
+        name = message.fields["name"]
+        self.alone.append(name)
+        if name in self.bad:
+            raise ValueError("cannot decode")
+        if name in self.unavailable:
+            self.unavailable.discard(name)
+            raise Unavailable("queue full: captions:out holds 3 messages; try again later")
+        self.done.append(name)
+
+
+def names(*numbers: int) -> list[bytes]:
+    return [f"m{n}".encode() for n in numbers]
+
+
+def test_waiting_messages_are_handled_in_batches_and_acknowledged_together(
+    open_queue: OpenQueue,
+) -> None:
+    queue = open_queue()
+    queue.put_many(STREAM, [{"name": name} for name in names(*range(10))])
+    handler = Batching()
+
+    with worker(queue, handler, batch=4):
+        wait_until(lambda: queue.depth(STREAM) == 0, "every message acknowledged")
+
+    assert handler.batches == [names(0, 1, 2, 3), names(4, 5, 6, 7), names(8, 9)]
+    assert handler.alone == []
+    assert handler.done == names(*range(10))
+    assert queue.pending(STREAM, GROUP) == 0
+
+
+def test_a_handler_without_many_gets_one_message_at_a_time(open_queue: OpenQueue) -> None:
+    queue = open_queue()
+    queue.put_many(STREAM, [{"name": name} for name in names(0, 1, 2)])
+    seen: list[int] = []
+
+    with worker(queue, lambda message: seen.append(queue.pending(STREAM, GROUP)), batch=8):
+        wait_until(lambda: queue.depth(STREAM) == 0, "every message acknowledged")
+
+    assert seen == [1, 1, 1]  # one taken each time
+
+
+def test_a_poison_message_in_a_batch_fails_alone(open_queue: OpenQueue) -> None:
+    queue = open_queue(claim_idle_ms=200)
+    queue.put_many(STREAM, [{"name": name} for name in names(0, 1, 2, 3)])
+    handler = Batching(bad=frozenset({b"m2"}))
+
+    with worker(queue, handler, batch=4, max_deliveries=2):
+        wait_until(lambda: queue.dead(STREAM) == 1, "the dead letter")
+
+    assert handler.batches == [names(0, 1, 2, 3)]
+    assert handler.done == names(0, 1, 3)  # each once
+    assert handler.alone == names(0, 1, 2, 3, 2)  # the poison twice: max_deliveries
+    assert (queue.depth(STREAM), queue.pending(STREAM, GROUP)) == (0, 0)
+    [letter] = queue.dead_letters(STREAM)
+    assert letter.fields["name"] == b"m2"
+
+
+def test_unavailable_in_a_failed_batch_leaves_the_rest_for_later(open_queue: OpenQueue) -> None:
+    queue = open_queue(claim_idle_ms=200)
+    queue.put_many(STREAM, [{"name": name} for name in names(0, 1, 2, 3)])
+    handler = Batching(unavailable=frozenset({b"m1"}))
+
+    with worker(queue, handler, batch=4):
+        wait_until(lambda: queue.depth(STREAM) == 0, "every message acknowledged")
+
+    # alone: m0 done, m1 down, so m2 and m3 are not tried; later m1..m3 come back as a batch
+    assert handler.batches == [names(0, 1, 2, 3), names(1, 2, 3)]
+    assert handler.alone == names(0, 1)
+    assert handler.done == names(0, 1, 2, 3)
     assert queue.dead(STREAM) == 0
 
 

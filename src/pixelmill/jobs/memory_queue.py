@@ -13,10 +13,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pixelmill.errors import Unavailable
 from pixelmill.jobs.queue import (
     DEAD_DELIVERIES,
     DEAD_GROUP,
@@ -25,6 +24,7 @@ from pixelmill.jobs.queue import (
     Message,
     QueueDown,
     check_fields,
+    queue_full,
 )
 
 log = logging.getLogger("pixelmill.jobs")
@@ -65,18 +65,20 @@ class MemoryQueue:
         self._closed = False
 
     def put(self, stream: str, fields: Mapping[str, bytes]) -> str:
-        check_fields(fields)
+        return self.put_many(stream, [fields])[0]
+
+    def put_many(self, stream: str, messages: Sequence[Mapping[str, bytes]]) -> list[str]:
+        for fields in messages:
+            check_fields(fields)
         with self._changed:
             self._check_open()
             held = self._stream(stream)
-            if len(held.waiting) + len(held.pending) >= self._max_length:
-                raise Unavailable(
-                    f"queue full: {stream} holds {self._max_length} messages; try again later"
-                )
-            entry = _Entry(f"{next(self._ids)}-0", dict(fields))
-            held.waiting.append(entry)
+            if len(held.waiting) + len(held.pending) + len(messages) > self._max_length:
+                raise queue_full(stream, self._max_length)
+            entries = [_Entry(f"{next(self._ids)}-0", dict(fields)) for fields in messages]
+            held.waiting.extend(entries)
             self._changed.notify_all()
-            return entry.id
+            return [entry.id for entry in entries]
 
     def take(
         self, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 1000
@@ -94,9 +96,11 @@ class MemoryQueue:
                     return messages
                 self._changed.wait(min(deadline, self._next_claimable(held)) - now)
 
-    def ack(self, stream: str, group: str, message_id: str) -> None:
+    def ack(self, stream: str, group: str, *message_ids: str) -> None:
         with self._changed:
-            self._stream(stream, group).pending.pop(message_id, None)
+            pending = self._stream(stream, group).pending
+            for message_id in message_ids:
+                pending.pop(message_id, None)
 
     def retry_later(self, stream: str, group: str, message: Message) -> None:
         with self._changed:

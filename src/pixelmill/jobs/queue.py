@@ -28,7 +28,7 @@ Errors: `put` raises `Unavailable` (503) when the queue is full; every method ra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,14 +61,19 @@ class JobQueue(Protocol):
         """Append a message and return its id; `Unavailable` when full or down (nothing added)."""
         ...
 
+    def put_many(self, stream: str, messages: Sequence[Mapping[str, bytes]]) -> list[str]:
+        """Append messages in order, all or none, and return their ids; `Unavailable` when
+        they do not all fit or the queue is down (nothing added)."""
+        ...
+
     def take(
         self, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 1000
     ) -> list[Message]:
         """Messages left idle by a (dead) consumer first, then new ones; [] after block_ms."""
         ...
 
-    def ack(self, stream: str, group: str, message_id: str) -> None:
-        """The message is done: its result is durable."""
+    def ack(self, stream: str, group: str, *message_ids: str) -> None:
+        """The messages are done: their results are durable."""
         ...
 
     def retry_later(self, stream: str, group: str, message: Message) -> None:
@@ -107,6 +112,11 @@ class JobQueue(Protocol):
 def dead_stream(stream: str) -> str:
     """The dead-letter stream of a stream."""
     return f"{stream}:dead"
+
+
+def queue_full(stream: str, max_length: int) -> Unavailable:
+    """The 503 of a put that the stream's bound refuses."""
+    return Unavailable(f"queue full: {stream} holds {max_length} messages; try again later")
 
 
 def check_fields(fields: Mapping[str, bytes]) -> None:

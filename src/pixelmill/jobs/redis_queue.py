@@ -27,13 +27,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import redis
 
-from pixelmill.errors import Unavailable
 from pixelmill.jobs.queue import (
     DEAD_DELIVERIES,
     DEAD_GROUP,
@@ -43,17 +42,27 @@ from pixelmill.jobs.queue import (
     QueueDown,
     check_fields,
     dead_stream,
+    queue_full,
 )
 from pixelmill.redis_client import connect
 
 log = logging.getLogger("pixelmill.jobs")
 
-# KEYS[1] stream; ARGV[1] max length, ARGV[2..] field, value, field, value, ...
+# KEYS[1] stream; ARGV[1] max length, ARGV[2] how many messages, then for each message the
+# number of its arguments and them: field, value, field, value, ... All are added, or none.
 _PUT_BELOW_BOUND = """
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then
+local count = tonumber(ARGV[2])
+if redis.call('XLEN', KEYS[1]) + count > tonumber(ARGV[1]) then
     return false
 end
-return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+local ids = {}
+local at = 3
+for i = 1, count do
+    local width = tonumber(ARGV[at])
+    ids[i] = redis.call('XADD', KEYS[1], '*', unpack(ARGV, at + 1, at + width))
+    at = at + width + 1
+end
+return ids
 """
 
 # KEYS[1] stream, KEYS[2] dead stream; ARGV[1] group, ARGV[2] id, ARGV[3] dead max length,
@@ -108,18 +117,20 @@ class RedisQueue:
         self._lock = threading.Lock()
 
     def put(self, stream: str, fields: Mapping[str, bytes]) -> str:
-        check_fields(fields)
-        key = self._key(stream)
-        arguments: list[Any] = [self._max_length]
-        for name, value in fields.items():
-            arguments += [name, value]
+        return self.put_many(stream, [fields])[0]
+
+    def put_many(self, stream: str, messages: Sequence[Mapping[str, bytes]]) -> list[str]:
+        arguments: list[Any] = [self._max_length, len(messages)]
+        for fields in messages:
+            check_fields(fields)
+            arguments.append(2 * len(fields))
+            for name, value in fields.items():
+                arguments += [name, value]
         with self._reaching_redis():
-            message_id = self._put_below_bound(keys=[key], args=arguments)
-        if message_id is None:
-            raise Unavailable(
-                f"queue full: {stream} holds {self._max_length} messages; try again later"
-            )
-        return _text(message_id)
+            ids = self._put_below_bound(keys=[self._key(stream)], args=arguments)
+        if ids is None:
+            raise queue_full(stream, self._max_length)
+        return [_text(message_id) for message_id in ids]
 
     def take(
         self, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 1000
@@ -137,12 +148,14 @@ class RedisQueue:
                 self._ensure_group(key, group)
                 return self._take(key, group, consumer, count, block_ms)
 
-    def ack(self, stream: str, group: str, message_id: str) -> None:
+    def ack(self, stream: str, group: str, *message_ids: str) -> None:
+        if not message_ids:
+            return
         key = self._key(stream)
         with self._reaching_redis():
             pipe = self._redis.pipeline(transaction=True)
-            pipe.xack(key, group, message_id)
-            pipe.xdel(key, message_id)
+            pipe.xack(key, group, *message_ids)
+            pipe.xdel(key, *message_ids)
             pipe.execute()
 
     def retry_later(self, stream: str, group: str, message: Message) -> None:

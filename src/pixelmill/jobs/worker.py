@@ -11,6 +11,13 @@ after the handler returns, so a worker killed mid-message leaves the message to 
                                     once the message has had max_deliveries
     the queue is down (QueueDown) → logged once per outage; capped exponential back-off
 
+Batches: a handler with a `many(messages)` method takes up to `batch` messages at once (only
+those already waiting: a take never waits for a batch to fill) and makes them all durable
+together, in one transaction and one queue round trip; the loop then acknowledges them in one
+call. When a batch fails, its messages are handled again one at a time, so that only the
+message at fault is retried or dead-lettered; the first `Unavailable` stops that and leaves
+the rest to be retried.
+
 Every message handled is recorded in `stats` (done, retried or failed, and its duration).
 
 Shutdown has two phases: `stop` set (first SIGTERM/SIGINT) → the message in hand is finished
@@ -25,8 +32,9 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Protocol
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs.heartbeat import Heartbeats
@@ -36,6 +44,15 @@ from pixelmill.jobs.stats import JobStats, Outcome
 log = logging.getLogger("pixelmill.worker")
 
 Handler = Callable[[Message], None]
+
+
+class BatchHandler(Protocol):
+    """A handler that can also make several messages durable at once."""
+
+    def __call__(self, message: Message) -> None: ...
+
+    def many(self, messages: Sequence[Message]) -> None: ...
+
 
 FIRST_BACKOFF_SECONDS = 0.1
 
@@ -54,18 +71,24 @@ def run_worker(
     stats: JobStats | None = None,
     block_ms: int = 1000,
     max_backoff_seconds: float = 10.0,
+    batch: int = 1,
 ) -> None:
-    """Handle the messages of STREAM as CONSUMER of GROUP until STOP is set."""
+    """Handle the messages of STREAM as CONSUMER of GROUP until STOP is set; up to BATCH at
+    once when the handler has `many`."""
     log.info("%s of %s started on %s", consumer, group, stream)
     pulse = _Pulse(heartbeats, group, consumer, heartbeat_seconds)
     outage = _Outage(consumer, stop, max_backoff_seconds)
+    count = batch if hasattr(handler, "many") else 1
     while not stop.is_set():
         pulse.beat_if_due()
         if stats is not None:
             stats.flush()
         try:
-            for message in queue.take(stream, group, consumer, count=1, block_ms=block_ms):
-                _handle(queue, stream, group, message, handler, max_deliveries, stats)
+            messages = queue.take(stream, group, consumer, count=count, block_ms=block_ms)
+            if len(messages) > 1:  # only a handler with `many` is given more than one
+                _handle_batch(queue, stream, group, messages, handler, max_deliveries, stats)
+            elif messages:
+                _handle(queue, stream, group, messages[0], handler, max_deliveries, stats)
         except Exception as error:  # the queue is down, or what the handler needs
             outage.wait(error)
         else:
@@ -111,6 +134,42 @@ def _handle(
     else:
         queue.ack(stream, group, message.id)  # the handler made its result durable
         note("done")
+
+
+def _handle_batch(
+    queue: JobQueue,
+    stream: str,
+    group: str,
+    messages: list[Message],
+    handler: Handler,
+    max_deliveries: int,
+    stats: JobStats | None = None,
+) -> None:
+    started = time.perf_counter()
+    try:
+        handler.many(messages)  # type: ignore[attr-defined]
+    except Exception as error:
+        log.info(
+            "%s: a batch of %d messages failed (%s); handling them one at a time",
+            group,
+            len(messages),
+            error.detail if isinstance(error, Unavailable) else repr(error),
+        )
+        for index, message in enumerate(messages):
+            try:
+                _handle(queue, stream, group, message, handler, max_deliveries, stats)
+            except Unavailable:
+                for rest in messages[index + 1 :]:
+                    queue.retry_later(stream, group, rest)
+                    if stats is not None:
+                        stats.record(group, "retried", 0.0)
+                raise
+        return
+    queue.ack(stream, group, *(message.id for message in messages))
+    if stats is not None:
+        each = (time.perf_counter() - started) / len(messages)
+        for _ in messages:
+            stats.record(group, "done", each)
 
 
 class _Outage:

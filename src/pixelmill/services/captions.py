@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from pixelmill.imaging import codec
 from pixelmill.imaging.ops.caption import CaptionParams, caption
@@ -61,8 +66,25 @@ class Captioner:
     overlay: bool
     max_pixels: int
     max_deliveries: int
+    threads: int = 1  # a batch is captioned on this many threads (OpenCV and Pillow let go
+    # of the GIL while they decode, draw and encode)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def __call__(self, message: Message) -> None:
+        self.queue.put(OUTBOX, self._captioned(message, notify=True))
+
+    def many(self, messages: Sequence[Message]) -> None:
+        """Caption every message, then put the results on `captions:out` in one call.
+
+        No failure notice here: a batch that fails is handled again one at a time, and the
+        message at fault sends its notice then."""
+        if self.threads > 1 and self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="pixelmill-caption")
+        captioned = partial(self._captioned, notify=False)
+        mapped = self._pool.map(captioned, messages) if self._pool else map(captioned, messages)
+        self.queue.put_many(OUTBOX, list(mapped))
+
+    def _captioned(self, message: Message, *, notify: bool) -> dict[str, bytes]:
         started = time.perf_counter()
         fields = message.fields
         id = fields["id"].decode()
@@ -77,19 +99,16 @@ class Captioner:
             result = caption(image, params)
             jpeg = codec.encode(result, "jpeg", quality=JPEG_QUALITY)
         except Exception as exc:
-            if message.deliveries >= self.max_deliveries:
+            if notify and message.deliveries >= self.max_deliveries:
                 self.queue.put(OUTBOX, {**_passed_on(fields), "error": repr(exc).encode()})
             raise
-        self.queue.put(
-            OUTBOX,
-            {
-                **_passed_on(fields),
-                "image": jpeg,
-                "width": str(result.shape[1]).encode(),
-                "height": str(result.shape[0]).encode(),
-                "processing_ms": f"{(time.perf_counter() - started) * 1000:.3f}".encode(),
-            },
-        )
+        return {
+            **_passed_on(fields),
+            "image": jpeg,
+            "width": str(result.shape[1]).encode(),
+            "height": str(result.shape[0]).encode(),
+            "processing_ms": f"{(time.perf_counter() - started) * 1000:.3f}".encode(),
+        }
 
 
 @dataclass
@@ -102,33 +121,46 @@ class Storer:
     inbox_dir: Path | None = None  # the embedded mode's durable copies of uploads
 
     def __call__(self, message: Message) -> None:
+        self.many([message])
+
+    def many(self, messages: Sequence[Message]) -> None:
+        """Write every captioned image, then every row in one transaction."""
+        for message in messages:
+            if "error" not in message.fields:
+                image = message.fields["image"]
+                self.blobs.put(_key(message), image, "image/jpeg")
+        with self.database.session() as session:
+            for message in messages:
+                self._record(session, message)
+        for message in messages:
+            self._forget_upload(message.fields["id"].decode())
+
+    def _record(self, session: Session, message: Message) -> None:
         fields = message.fields
         id = fields["id"].decode()
         if "error" in fields:
-            with self.database.session() as session:
-                self.repository.mark(session, id, "failed", error=fields["error"].decode())
+            self.repository.mark(session, id, "failed", error=fields["error"].decode())
             log.error("caption %s failed: %s", id, fields["error"].decode())
-            self._forget_upload(id)
             return
-        key = f"captions/{id}.jpg"
-        self.blobs.put(key, fields["image"], "image/jpeg")
-        with self.database.session() as session:
-            self.repository.store(
-                session,
-                id=id,
-                received_at=datetime.fromisoformat(fields["received_at"].decode()),
-                description=fields["description"].decode("utf-8"),
-                file_path=key,
-                size_bytes=len(fields["image"]),
-                width=int(fields["width"]),
-                height=int(fields["height"]),
-                processing_ms=float(fields["processing_ms"]),
-            )
-        self._forget_upload(id)
+        self.repository.store(
+            session,
+            id=id,
+            received_at=datetime.fromisoformat(fields["received_at"].decode()),
+            description=fields["description"].decode("utf-8"),
+            file_path=_key(message),
+            size_bytes=len(fields["image"]),
+            width=int(fields["width"]),
+            height=int(fields["height"]),
+            processing_ms=float(fields["processing_ms"]),
+        )
 
     def _forget_upload(self, id: str) -> None:
         if self.inbox_dir is not None:
             (self.inbox_dir / id).unlink(missing_ok=True)
+
+
+def _key(message: Message) -> str:
+    return f"captions/{message.fields['id'].decode()}.jpg"
 
 
 def _passed_on(fields: dict[str, bytes]) -> dict[str, bytes]:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from pixelmill.config import Settings
 from pixelmill.errors import InvalidParameter, Unavailable
 from pixelmill.events.broadcast import Broadcaster, make_broadcaster
+from pixelmill.execution.cpus import available_cpus
 from pixelmill.imaging.ops.faces import FacesParams
 from pixelmill.jobs import JobStats, make_heartbeats, make_job_stats, make_queue
 from pixelmill.jobs.heartbeat import Heartbeats
@@ -104,6 +105,7 @@ class Runtime:
                     "heartbeats": self.heartbeats,
                     "heartbeat_seconds": self.settings.heartbeat_seconds,
                     "stats": self.job_stats,
+                    "batch": self.settings.worker_batch,
                 },
                 daemon=True,
             )
@@ -213,6 +215,7 @@ class Runtime:
                 overlay=settings.caption_overlay,
                 max_pixels=settings.max_pixels,
                 max_deliveries=settings.max_deliveries,
+                threads=settings.thread_workers or available_cpus(),
             )
         if service == captions.STORER:
             return captions.Storer(

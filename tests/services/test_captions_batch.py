@@ -1,0 +1,106 @@
+"""The captioner and the storer on batches: what lands in the outbox, on disk and in the rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+import pytest
+
+from pixelmill.config import Settings
+from pixelmill.jobs.queue import Message
+from pixelmill.services import captions
+from pixelmill.services.runtime import Runtime
+from pixelmill.storage.models import Status
+from tests.images import encode, photo
+
+KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=KINDS)
+def runtime(
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    database_url: Callable[[str], str],
+) -> Iterator[Runtime]:
+    opened = Runtime.open(make_settings(database_url=database_url(request.param)))
+    yield opened
+    opened.close()
+
+
+def accept(runtime: Runtime, count: int) -> list[str]:
+    """COUNT uploads accepted as the API does: a queued row each, and a message on the inbox."""
+    ids = []
+    for i in range(count):
+        id, now, data = f"{i:032x}", datetime.now(UTC), encode(photo(80, 60, seed=i), ".jpg")
+        runtime.accept(
+            captions.INBOX,
+            id,
+            data,
+            captions.accepted_message(id, data, f"кадр {i}", now),
+            lambda s, id=id, now=now, i=i: runtime.repository.add(s, id, now, f"кадр {i}"),
+            lambda s, id=id: runtime.repository.delete(s, id),
+        )
+        ids.append(id)
+    return ids
+
+
+def handlers(runtime: Runtime) -> tuple[captions.Captioner, captions.Storer]:
+    captioner, storer = runtime._handler(captions.CAPTIONER), runtime._handler(captions.STORER)
+    assert isinstance(captioner, captions.Captioner) and isinstance(storer, captions.Storer)
+    return captioner, storer
+
+
+def take(runtime: Runtime, stream: str, group: str) -> list[Message]:
+    return runtime.queue.take(stream, group, "test", count=100, block_ms=0)
+
+
+def test_a_batch_is_captioned_stored_and_can_be_stored_again(runtime: Runtime) -> None:
+    ids = accept(runtime, 5)
+    captioner, storer = handlers(runtime)
+
+    captioner.many(take(runtime, captions.INBOX, captions.CAPTIONER))
+    results = take(runtime, captions.OUTBOX, captions.STORER)
+    assert [m.fields["id"].decode() for m in results] == ids  # in order, one result each
+    storer.many(results)
+    storer.many(results)  # redelivered whole: the same files, one row each
+
+    with runtime.database.session() as session:
+        rows, total = runtime.repository.list(session, limit=10)
+        assert total == 5
+        for row in rows:
+            assert row.status == Status.STORED.value
+            assert row.file_path == f"captions/{row.id}.jpg"
+            image = cv2.imread(str(runtime.settings.storage_path / row.file_path))
+            assert image.shape[1] == 80 and image.shape[0] == row.height > 60  # a band below
+            assert np.all(image[-3:, :3] < 40)  # black at the band's corner
+    assert sorted(p.stem for p in (runtime.settings.storage_path / "captions").iterdir()) == ids
+
+
+def test_a_failure_notice_in_a_batch_marks_its_row_failed_and_the_rest_stored(
+    runtime: Runtime,
+) -> None:
+    ids = accept(runtime, 3)
+    inbox = take(runtime, captions.INBOX, captions.CAPTIONER)
+    captioner, storer = handlers(runtime)
+    captioner.many(inbox[::2])
+    results = take(runtime, captions.OUTBOX, captions.STORER)
+    notice = Message(
+        "9-0",
+        {
+            "id": ids[1].encode(),
+            "description": "кадр 1".encode(),
+            "received_at": datetime.now(UTC).isoformat().encode(),
+            "error": b"ValueError('cannot decode')",
+        },
+        1,
+    )
+
+    storer.many([results[0], notice, results[1]])
+
+    with runtime.database.session() as session:
+        statuses = [row.status for id in ids if (row := runtime.repository.get(session, id))]
+    assert statuses == ["stored", "failed", "stored"]
+    assert not (runtime.settings.storage_path / f"captions/{ids[1]}.jpg").exists()
