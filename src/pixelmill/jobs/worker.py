@@ -20,9 +20,9 @@ the rest to be retried.
 
 Every message handled is recorded in `stats` (done, retried or failed, and its duration).
 
-Shutdown has two phases: `stop` set (first SIGTERM/SIGINT) → the message in hand is finished
-and acknowledged, no other is taken; a second signal raises SystemExit at once, leaving the
-message pending for redelivery.
+Shutdown has two phases: `stop` set (first SIGTERM/SIGINT) → the message (or batch) in hand
+is finished and acknowledged, no other is taken; a second signal raises SystemExit at once,
+leaving what is in hand pending for redelivery.
 """
 
 from __future__ import annotations
