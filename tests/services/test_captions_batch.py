@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -50,6 +51,7 @@ def accept(runtime: Runtime, count: int) -> list[str]:
 def handlers(runtime: Runtime) -> tuple[captions.Captioner, captions.Storer]:
     captioner, storer = runtime._handler(captions.CAPTIONER), runtime._handler(captions.STORER)
     assert isinstance(captioner, captions.Captioner) and isinstance(storer, captions.Storer)
+    runtime.handlers += [captioner, storer]  # closed with the runtime
     return captioner, storer
 
 
@@ -77,6 +79,8 @@ def test_a_batch_is_captioned_stored_and_can_be_stored_again(runtime: Runtime) -
             assert image.shape[1] == 80 and image.shape[0] == row.height > 60  # a band below
             assert np.all(image[-3:, :3] < 40)  # black at the band's corner
     assert sorted(p.stem for p in (runtime.settings.storage_path / "captions").iterdir()) == ids
+    assert captioner.threads == 2  # make_settings: thread_workers=2; the batch used them
+    assert {t.name for t in threading.enumerate()} >= {"pixelmill-caption_0", "pixelmill-caption_1"}
 
 
 def test_a_failure_notice_in_a_batch_marks_its_row_failed_and_the_rest_stored(

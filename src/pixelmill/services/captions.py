@@ -84,6 +84,12 @@ class Captioner:
         mapped = self._pool.map(captioned, messages) if self._pool else map(captioned, messages)
         self.queue.put_many(OUTBOX, list(mapped))
 
+    def close(self) -> None:
+        """Let the batch threads go (after the worker loop has stopped)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
     def _captioned(self, message: Message, *, notify: bool) -> dict[str, bytes]:
         started = time.perf_counter()
         fields = message.fields

@@ -61,6 +61,7 @@ class Runtime:
     face_repository: FaceRepository = field(default_factory=FaceRepository)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    handlers: list[Callable[[Message], None]] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -94,6 +95,7 @@ class Runtime:
         """One thread per service, each consuming its stream until `close`."""
         for service in services:
             handler = self._handler(service)
+            self.handlers.append(handler)
             consumer = f"{socket.gethostname()}:{os.getpid()}:{service}"
             thread = threading.Thread(
                 target=run_worker,
@@ -147,6 +149,9 @@ class Runtime:
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=60)
+        for handler in self.handlers:
+            if close_handler := getattr(handler, "close", None):
+                close_handler()
         self.queue.close()
         self.job_stats.close()
         self.broadcaster.close()
