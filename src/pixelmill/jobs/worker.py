@@ -34,7 +34,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Protocol
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs.heartbeat import Heartbeats
@@ -44,14 +43,8 @@ from pixelmill.jobs.stats import JobStats, Outcome
 log = logging.getLogger("pixelmill.worker")
 
 Handler = Callable[[Message], None]
-
-
-class BatchHandler(Protocol):
-    """A handler that can also make several messages durable at once."""
-
-    def __call__(self, message: Message) -> None: ...
-
-    def many(self, messages: Sequence[Message]) -> None: ...
+# a handler's optional `many`: make several messages durable at once
+BatchHandler = Callable[[Sequence[Message]], None]
 
 
 FIRST_BACKOFF_SECONDS = 0.1
@@ -78,15 +71,16 @@ def run_worker(
     log.info("%s of %s started on %s", consumer, group, stream)
     pulse = _Pulse(heartbeats, group, consumer, heartbeat_seconds)
     outage = _Outage(consumer, stop, max_backoff_seconds)
-    count = batch if hasattr(handler, "many") else 1
+    many: BatchHandler | None = getattr(handler, "many", None)
+    count = batch if many is not None else 1
     while not stop.is_set():
         pulse.beat_if_due()
         if stats is not None:
             stats.flush()
         try:
             messages = queue.take(stream, group, consumer, count=count, block_ms=block_ms)
-            if len(messages) > 1:  # only a handler with `many` is given more than one
-                _handle_batch(queue, stream, group, messages, handler, max_deliveries, stats)
+            if many is not None and len(messages) > 1:
+                _handle_batch(queue, stream, group, messages, handler, many, max_deliveries, stats)
             elif messages:
                 _handle(queue, stream, group, messages[0], handler, max_deliveries, stats)
         except Exception as error:  # the queue is down, or what the handler needs
@@ -142,12 +136,13 @@ def _handle_batch(
     group: str,
     messages: list[Message],
     handler: Handler,
+    many: BatchHandler,
     max_deliveries: int,
     stats: JobStats | None = None,
 ) -> None:
     started = time.perf_counter()
     try:
-        handler.many(messages)  # type: ignore[attr-defined]
+        many(messages)
     except Exception as error:
         log.info(
             "%s: a batch of %d messages failed (%s); handling them one at a time",
