@@ -125,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _collage(args: argparse.Namespace) -> int:
     from pixelmill.execution.collage import Upload, make_collage
     from pixelmill.execution.cpus import available_cpus
+    from pixelmill.execution.pipeline import Limits
     from pixelmill.execution.pools import Pools
     from pixelmill.imaging.ops.collage import CollageRequest
     from pixelmill.imaging.pipeline import params_error
@@ -155,9 +156,7 @@ def _collage(args: argparse.Namespace) -> int:
                 pools,
                 uploads,
                 params,
-                max_pixels=settings.max_pixels,
-                max_output_pixels=settings.max_output_pixels,
-                png_compression=settings.png_compression,
+                Limits.from_settings(settings),
             )
         )
     finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from pixelmill.errors import TooLarge
+from pixelmill.execution.pipeline import Limits
 from pixelmill.execution.pools import Pools
 from pixelmill.execution.tasks import render_collage_cell, shared_canvas
 from pixelmill.imaging import codec
@@ -27,18 +28,15 @@ async def make_collage(
     pools: Pools,
     uploads: Sequence[Upload],
     params: CollageRequest,
-    *,
-    max_pixels: int,
-    max_output_pixels: int,
-    png_compression: int,
+    limits: Limits,
 ) -> bytes:
     """The collage of `uploads` as PNG bytes. Every header is checked before any decoding."""
-    infos = [codec.sniff(u.data, max_pixels=max_pixels, name=u.name) for u in uploads]
+    infos = [codec.sniff(u.data, max_pixels=limits.max_pixels, name=u.name) for u in uploads]
     plan = layout([(info.width, info.height) for info in infos])
-    if plan.width * plan.height > max_output_pixels:
+    if plan.width * plan.height > limits.max_output_pixels:
         raise TooLarge(
             f"the collage would be {plan.width}×{plan.height} = {plan.width * plan.height:,} "
-            f"pixels; the limit is {max_output_pixels:,} pixels"
+            f"pixels; the limit is {limits.max_output_pixels:,} pixels"
         )
     with shared_canvas(plan.width, plan.height) as (ref, canvas):
         results = await asyncio.gather(
@@ -54,7 +52,7 @@ async def make_collage(
         encode = partial(
             codec.encode,
             canvas,
-            png_compression=png_compression,
+            png_compression=limits.png_compression,
             bands=pools.threads,
             map_fn=pools.band_map,
         )

@@ -12,6 +12,7 @@ from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.errors import InvalidParameter
 from pixelmill.execution.collage import Upload, make_collage
+from pixelmill.execution.pipeline import Limits
 from pixelmill.imaging import codec
 from pixelmill.imaging.ops.collage import CollageRequest
 from pixelmill.imaging.pipeline import params_error
@@ -93,9 +94,7 @@ async def process(
             pools,
             uploads,
             params,
-            max_pixels=settings.max_pixels,
-            max_output_pixels=settings.max_output_pixels,
-            png_compression=settings.png_compression,
+            Limits.from_settings(settings),
         )
         await pools.run_local(write_atomically, settings.results_dir / "final_collage.png", png)
     metrics.processed(["collage"], len(uploads))
