@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -145,3 +146,60 @@ def test_an_idle_message_behind_busy_ones_is_found(
     [again] = queue.take(STREAM, GROUP, "c2", block_ms=50)
 
     assert again.deliveries == 2
+
+
+def consumers(redis_client: redis.Redis, key: str) -> dict[str, int]:
+    """The group's consumers and how many messages each holds."""
+    return {c["name"].decode(): c["pending"] for c in redis_client.xinfo_consumers(key, GROUP)}
+
+
+def test_a_consumer_that_leaves_is_forgotten_unless_it_holds_messages(
+    queue: RedisQueue, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    key = f"{redis_prefix}:captions:in"
+    queue.put(STREAM, {"n": b"1"})
+    queue.put(STREAM, {"n": b"2"})
+    [done] = queue.take(STREAM, GROUP, "done")
+    queue.ack(STREAM, GROUP, done.id)
+    [held] = queue.take(STREAM, GROUP, "holding")
+    assert consumers(redis_client, key) == {"done": 0, "holding": 1}
+
+    queue.leave(STREAM, GROUP, "done")
+    queue.leave(STREAM, GROUP, "holding")  # holds a message: kept, so that it is not lost
+
+    assert consumers(redis_client, key) == {"holding": 1}
+    time.sleep(0.6)  # idle past claim_idle_ms
+    [taken_over] = queue.take(STREAM, GROUP, "other")
+    assert (taken_over.id, taken_over.fields, taken_over.deliveries) == (held.id, held.fields, 2)
+
+
+def test_consumers_idle_long_and_holding_nothing_are_forgotten_by_the_others(
+    redis_prefix: str, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = f"{redis_prefix}:captions:in"
+    queue = RedisQueue(
+        SHARED_REDIS_URL,
+        redis_prefix,
+        max_length=100,
+        claim_idle_ms=60_000,
+        forget_idle_ms=500,
+        forget_every_seconds=0,  # look at every take
+    )
+    try:
+        for n in range(3):
+            queue.put(STREAM, {"n": str(n).encode()})
+        [done] = queue.take(STREAM, GROUP, "killed")  # finished its message, then was killed
+        queue.ack(STREAM, GROUP, done.id)
+        queue.take(STREAM, GROUP, "busy")  # holds a message through a long job
+        [done] = queue.take(STREAM, GROUP, "live")
+        queue.ack(STREAM, GROUP, done.id)
+        assert consumers(redis_client, key) == {"killed": 0, "busy": 1, "live": 0}
+
+        time.sleep(0.6)  # everyone idle past forget_idle_ms
+        with caplog.at_level(logging.INFO, logger="pixelmill.jobs"):
+            assert queue.take(STREAM, GROUP, "live", block_ms=0) == []
+
+        assert consumers(redis_client, key) == {"busy": 1, "live": 0}
+        assert "forgot 1 consumer(s)" in caplog.text and "killed" in caplog.text
+    finally:
+        queue.close()

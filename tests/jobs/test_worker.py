@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import redis
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs import (
@@ -19,12 +20,14 @@ from pixelmill.jobs import (
     MemoryQueue,
     Message,
     QueueDown,
+    RedisQueue,
     install_signal_handlers,
     run_worker,
 )
 from pixelmill.jobs.queue import DEAD_REASON
 from tests.jobs.conftest import OpenQueue
 from tests.jobs.waiting import wait_until
+from tests.redis_server import SHARED_REDIS_URL
 
 STREAM = "captions:in"
 GROUP = "captioner"
@@ -100,6 +103,24 @@ def test_stop_finishes_the_message_in_hand_and_takes_no_other(open_queue: OpenQu
     assert queue.depth(STREAM) == 1  # the other was left for the next worker
     [left] = queue.take(STREAM, GROUP, "next")
     assert (left.fields, left.deliveries) == ({"n": b"2"}, 1)
+
+
+@pytest.mark.redis
+def test_a_worker_that_stops_leaves_the_consumer_group(
+    redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    queue = RedisQueue(SHARED_REDIS_URL, redis_prefix, max_length=100, claim_idle_ms=60_000)
+    key = f"{redis_prefix}:{STREAM}"
+    try:
+        queue.put(STREAM, {"n": b"1"})
+        with worker(queue, lambda message: None):
+            wait_until(lambda: queue.depth(STREAM) == 0, "the message handled")
+            assert [c["name"] for c in redis_client.xinfo_consumers(key, GROUP)] == [b"w1"]
+
+        assert redis_client.xinfo_consumers(key, GROUP) == []
+        assert redis_client.xinfo_groups(key)[0]["consumers"] == 0
+    finally:
+        queue.close()
 
 
 def test_a_component_down_in_the_handler_is_not_the_messages_fault(

@@ -102,6 +102,9 @@ class MemoryQueue:
             for message_id in message_ids:
                 pending.pop(message_id, None)
 
+    def leave(self, stream: str, group: str, consumer: str) -> None:
+        pass  # consumers are known here only by the messages they hold
+
     def retry_later(self, stream: str, group: str, message: Message) -> None:
         with self._changed:
             held = self._stream(stream, group)

@@ -76,6 +76,11 @@ class JobQueue(Protocol):
         """The messages are done: their results are durable."""
         ...
 
+    def leave(self, stream: str, group: str, consumer: str) -> None:
+        """The consumer stops: forget it, unless it still holds messages (others take them
+        over once idle)."""
+        ...
+
     def retry_later(self, stream: str, group: str, message: Message) -> None:
         """The handler failed: leave the message to be delivered again."""
         ...

@@ -17,6 +17,13 @@ XAUTOCLAIM, and its delivery count comes from XPENDING. A consumer looks for suc
 every `claim_idle_ms / 2` (at most every 5 s), not on every take: a round trip per message
 saved, a takeover at most that much later.
 
+Consumers: each worker process reads under its own name (`host:pid:service`), so every
+restart adds one to the group. A worker that stops leaves the group (`leave`) when it holds
+nothing; one killed is forgotten by the others once it holds nothing (its messages were taken
+over) and has been idle `forget_idle_ms` (default 10 minutes, at least 10 × `claim_idle_ms`).
+Both check and delete in one Lua script: a consumer holding a message is never deleted, since
+XGROUP DELCONSUMER drops what it holds from the group's pending list.
+
 Outages: every Redis error becomes `QueueDown` (an `Unavailable`, 503) with a public detail
 that names no host; redis-py reconnects on the next call, so one RedisQueue outlives a
 restart of Redis. Groups lost with the data are created again when XREADGROUP says NOGROUP.
@@ -76,9 +83,31 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
 return 1
 """
 
+# KEYS[1] stream; ARGV[1] group, ARGV[2] idle ms past which a consumer holding nothing is
+# deleted, ARGV[3] a consumer deleted whenever it holds nothing, ARGV[4] one never deleted (""
+# for none). Returns the names deleted.
+_FORGET_CONSUMERS = """
+local forgotten = {}
+for _, row in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+    local info = {}
+    for i = 1, #row, 2 do
+        info[row[i]] = row[i + 1]
+    end
+    local name = info['name']
+    if info['pending'] == 0 and name ~= ARGV[4]
+        and (name == ARGV[3] or info['idle'] >= tonumber(ARGV[2])) then
+        redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+        forgotten[#forgotten + 1] = name
+    end
+end
+return forgotten
+"""
+
 # XAUTOCLAIM looks at 10 × count pending entries per call; a take looks this many calls far.
 _CLAIM_SCANS = 10
 _MAX_CLAIM_EVERY_SECONDS = 5.0
+FORGET_IDLE_MS = 10 * 60 * 1000
+_FORGET_EVERY_SECONDS = 60.0
 
 
 class RedisQueue:
@@ -91,6 +120,8 @@ class RedisQueue:
         *,
         max_length: int,
         claim_idle_ms: int,
+        forget_idle_ms: int | None = None,
+        forget_every_seconds: float = _FORGET_EVERY_SECONDS,
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 2.0,
         health_check_interval: int = 15,
@@ -102,6 +133,9 @@ class RedisQueue:
         self._claim_idle_ms = claim_idle_ms
         self._claim_every = min(claim_idle_ms / 2000, _MAX_CLAIM_EVERY_SECONDS)
         self._next_claim: dict[tuple[str, str], float] = {}
+        self._forget_idle_ms = forget_idle_ms or max(FORGET_IDLE_MS, 10 * claim_idle_ms)
+        self._forget_every = forget_every_seconds
+        self._next_forget: dict[tuple[str, str], float] = {}
         # a blocking read must return before the socket times out, or it would look like an outage
         self._max_block_ms = int(socket_timeout * 1000) - 500
         self._redis = connect(
@@ -112,6 +146,7 @@ class RedisQueue:
         )
         self._put_below_bound = self._redis.register_script(_PUT_BELOW_BOUND)
         self._dead_letter = self._redis.register_script(_DEAD_LETTER)
+        self._forget_consumers = self._redis.register_script(_FORGET_CONSUMERS)
         self._groups: set[tuple[str, str]] = set()
         self._claim_cursors: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
@@ -157,6 +192,15 @@ class RedisQueue:
             pipe.xack(key, group, *message_ids)
             pipe.xdel(key, *message_ids)
             pipe.execute()
+
+    def leave(self, stream: str, group: str, consumer: str) -> None:
+        key = self._key(stream)
+        with self._reaching_redis():
+            try:
+                self._forget(key, group, leaving=consumer)
+            except redis.ResponseError as error:
+                if not str(error).startswith("NOGROUP"):
+                    raise
 
     def retry_later(self, stream: str, group: str, message: Message) -> None:
         # Left pending: XAUTOCLAIM hands it out again once idle longer than claim_idle_ms,
@@ -235,6 +279,9 @@ class RedisQueue:
         self, key: str, group: str, consumer: str, count: int, block_ms: int
     ) -> list[Message]:
         now = time.monotonic()
+        if now >= self._next_forget.get((key, group), 0.0):
+            self._next_forget[(key, group)] = now + self._forget_every
+            self._forget(key, group, keeping=consumer)
         if now >= self._next_claim.get((key, group), 0.0):
             reclaimed = self._reclaim(key, group, consumer, count)
             if reclaimed:
@@ -274,6 +321,22 @@ class RedisQueue:
                 messages.append(Message(entry_id, fields, int(detail[0]["times_delivered"])))
         return messages
 
+    def _forget(self, key: str, group: str, *, leaving: str = "", keeping: str = "") -> None:
+        """Delete the consumers that hold nothing and are idle long, and `leaving` if it holds
+        nothing; never `keeping`."""
+        names: Any = self._forget_consumers(
+            keys=[key], args=[group, self._forget_idle_ms, leaving, keeping]
+        )
+        gone = sorted(_text(name) for name in names if _text(name) != leaving)
+        if gone:
+            log.info(
+                "forgot %d consumer(s) of %s that held nothing and were idle over %d s: %s",
+                len(gone),
+                key,
+                self._forget_idle_ms // 1000,
+                ", ".join(gone),
+            )
+
     def _ensure_group(self, key: str, group: str) -> None:
         if (key, group) in self._groups:
             return
@@ -291,6 +354,7 @@ class RedisQueue:
             self._groups.discard((key, group))
             self._claim_cursors.pop((key, group), None)
             self._next_claim.pop((key, group), None)
+            self._next_forget.pop((key, group), None)
 
     def _key(self, stream: str) -> str:
         return f"{self._prefix}:{stream}"

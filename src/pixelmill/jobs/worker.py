@@ -87,6 +87,10 @@ def run_worker(
             outage.wait(error)
         else:
             outage.over()
+    try:
+        queue.leave(stream, group, consumer)
+    except Exception as error:  # the queue is down: the others forget it later
+        log.debug("%s could not leave %s: %s", consumer, group, error)
     log.info("%s of %s stopped", consumer, group)
 
 
