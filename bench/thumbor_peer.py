@@ -19,6 +19,8 @@ processes hits both alike:
   min-max of ``--runs`` pairs;
 * requests/s with 8 concurrent clients (threads, each with its own keep-alive connection),
   ``--seconds`` per server per round, ``--rounds`` rounds; the median round;
+* the memory floor: `bench/bare_fastapi.py`, a FastAPI app under uvicorn that parses the same
+  upload and answers without image work, loaded the same way (its requests/s mean nothing);
 * peak memory of each server's whole process tree (the API process, the forkserver and the
   worker processes for pixelmill; thumbor's one process), sampled every 50 ms during the
   runs: PSS from /proc/<pid>/smaps_rollup (shared pages split between the processes that
@@ -73,6 +75,7 @@ OUT_WIDTH, OUT_HEIGHT = 960, 540
 OPS = "resize=0.5,grayscale,blur=5"
 THUMBOR_PATH = f"/unsafe/{OUT_WIDTH}x{OUT_HEIGHT}/filters:grayscale():blur(2,1.1):quality(85)/"
 CLIENTS = 8
+BARE = "bare FastAPI app"
 SAMPLE_EVERY_S = 0.05
 GOAL_RPS = 2.0
 MAX_GRAY_SPREAD = 6  # JPEG chroma noise in a gray image saved as RGB
@@ -413,6 +416,7 @@ def main() -> int:
         "/v1/transform req/s, 8 clients, vs thumbor",
         "/v1/transform single-request median, thumbor / pixelmill",
         "/v1/transform peak memory (PSS), pixelmill / thumbor",
+        "/v1/transform peak memory (PSS), a bare FastAPI app (no image work) / thumbor",
     ]
     try:
         venv = thumbor_venv()
@@ -448,6 +452,16 @@ def main() -> int:
             "/health",
             work / "pixelmill.log",
         )
+        bare = Server(
+            BARE,
+            [
+                *(sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "bare_fastapi:app"),
+                *("--host", "127.0.0.1", "--log-level", "warning"),
+            ],
+            {},
+            "/health",
+            work / "bare.log",
+        )
         conf = thumbor_conf(work, images)
         thumbor_bin = str(venv / "bin" / "thumbor")
         servers = [pixelmill]
@@ -459,6 +473,7 @@ def main() -> int:
             servers.append(
                 Server(name, command, {}, "/healthcheck", work / f"thumbor-{processes}.log")
             )
+        servers.append(bare)
         with contextlib.ExitStack() as stack:
             for server in servers:
                 server.port = free_port()
@@ -469,18 +484,19 @@ def main() -> int:
                 try:
                     stack.enter_context(running(server))
                 except Unavailable as error:
-                    if server is pixelmill:
+                    if server in (pixelmill, bare):
                         raise
                     print(f"thumbor benchmark skipped: thumbor did not start: {error}")
                     for figure in figures:
                         skipped(bench, figure, "thumbor did not start")
                     return 0
-            sends = {pixelmill.name: pixelmill_request(pixelmill, jpeg)}
-            for server in servers[1:]:
+            sends = {s.name: pixelmill_request(s, jpeg) for s in (pixelmill, bare)}
+            thumbors = [s for s in servers if s not in (pixelmill, bare)]
+            for server in thumbors:
                 sends[server.name] = thumbor_request(server)
 
             with httpx.Client(timeout=120) as client:
-                outputs = {name: send(client) for name, send in sends.items()}
+                outputs = {s.name: sends[s.name](client) for s in (pixelmill, *thumbors)}
             checks, grays = [], {}
             for name, data in outputs.items():
                 detail, passed, grays[name] = check(name, data)
@@ -552,7 +568,16 @@ def main() -> int:
             1.0,
         )
     )
-    for server in servers[2:]:
+    record(
+        Row(
+            bench,
+            figures[3],
+            f"{BARE}: {mib(bare.peak_pss_kib)} MiB (RSS {mib(bare.peak_rss_kib)})",
+            f"thumbor: {mib(thumbor.peak_pss_kib)} MiB (RSS {mib(thumbor.peak_rss_kib)})",
+            bare.peak_pss_kib / thumbor.peak_pss_kib,
+        )
+    )
+    for server in thumbors[1:]:
         record(
             Row(
                 bench,
