@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import pytest
@@ -66,3 +68,51 @@ def test_result_is_the_planned_size_and_close_to_the_full_decode() -> None:
     slow = pipeline.run(steps, [full])[0]
     assert fast.shape == slow.shape == (192, 256)
     assert np.abs(fast.astype(int) - slow.astype(int)).mean() < 2.0
+
+
+@pytest.mark.parametrize(
+    ("chain", "gray"),
+    [
+        (["grayscale"], True),
+        (["resize=0.5", "grayscale", "blur=5"], True),
+        (["quality=85", "resize=0.5", {"op": "resize", "width": 100}, "grayscale"], True),
+        (["blur=5", "grayscale"], False),
+        (["resize=0.5", "brightness=10", "grayscale"], False),
+        (["resize=0.5"], False),
+        ([], False),
+    ],
+)
+def test_gray_on_load_when_the_chain_turns_gray_before_other_work(
+    chain: list[object], gray: bool
+) -> None:
+    assert pipeline.gray_on_load(pipeline.parse(chain)) is gray  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("chain", [["resize=0.5", "grayscale", "blur=5"], ["grayscale"]])
+def test_a_jpeg_decoded_straight_to_gray_is_close_to_the_colour_path(
+    chain: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = photo(960, 720, seed=5)
+    data = encode(original, ".jpg", quality=90)
+    steps = pipeline.parse(chain)
+    item = check("a.jpg", data, steps, LIMITS)
+    decoded: list[np.ndarray] = []
+    real_decode = codec.decode
+
+    def recording_decode(*args: Any, **kwargs: Any) -> np.ndarray:
+        decoded.append(real_decode(*args, **kwargs))
+        return decoded[-1]
+
+    monkeypatch.setattr(codec, "decode", recording_decode)
+    (result,) = transform(item, steps, "png", 90, 1)
+    monkeypatch.undo()
+    assert [image.ndim for image in decoded] == [2]  # decoded to gray, no colour channels
+    fast = cv2.imdecode(np.frombuffer(result, np.uint8), cv2.IMREAD_UNCHANGED)
+    colour = codec.decode(data, item.info, "color")
+    slow = pipeline.run(steps, [colour])[0]
+    assert fast.shape == slow.shape
+    difference = np.abs(fast.astype(int) - slow.astype(int))
+    # luma straight from the JPEG differs from the luma of its RGB by rounding, but where
+    # a colour falls outside RGB and the colour path clips it (a few saturated pixels)
+    assert difference.mean() < 0.5
+    assert (difference > 2).mean() < 0.005

@@ -96,12 +96,15 @@ def quality_of(steps: Sequence[Step], default: int = DEFAULT_QUALITY) -> int:
 def transform(
     item: Checked, steps: Sequence[Step], fmt: codec.OutputFormat, quality: int, png_level: int
 ) -> list[bytes]:
-    """Decode (JPEGs shrunk on load when the chain starts by shrinking), run, encode."""
+    """Decode (JPEGs shrunk on load when the chain starts by shrinking, and decoded straight
+    to gray when it turns gray before other work), run, encode."""
     scale, chain = 1, list(steps)
+    mode: codec.Mode = "color"
     if item.info.format == "JPEG":
         size = (item.info.width, item.info.height)
         scale, chain = pipeline.shrink_on_load(steps, size, codec.JPEG_SCALES)
-    image = codec.decode(item.data, item.info, "color", item.name, scale=scale)
+        mode = "gray" if pipeline.gray_on_load(chain) else "color"
+    image = codec.decode(item.data, item.info, mode, item.name, scale=scale)
     results = pipeline.run(chain, [image])
     return [
         codec.encode(result, fmt, quality=quality, png_compression=png_level) for result in results

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging.ops import OpParams, Size
+from pixelmill.imaging.ops.color import GrayscaleParams
 from pixelmill.imaging.ops.geometry import ResizeParams, resize_sizes
 from pixelmill.imaging.ops.output import FormatParams, OutputOptions, QualityParams
 from pixelmill.imaging.registry import Operation, known_names, lookup, markdown_table
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_STEPS",
     "OutputOptions",
     "Step",
+    "gray_on_load",
     "operations_doc",
     "output_options",
     "params_error",
@@ -181,6 +183,22 @@ def shrink_on_load(
                 return scale, [*steps[:index], exact, *steps[index + 1 :]]
         break
     return 1, list(steps)
+
+
+def gray_on_load(steps: Sequence[Step]) -> bool:
+    """Whether the image may be decoded straight to gray: the chain's first pixel work, after
+    any resizes, is `grayscale`.
+
+    Resizing and the gray conversion are both weighted sums of pixels, so they commute up to
+    rounding (the result differs by a level or two at most); a JPEG decoder makes gray from
+    the luma it holds, skipping the colour channels' upsampling and conversion, in a third of
+    the memory. `grayscale` stays in the chain, where a gray image passes it unchanged.
+    """
+    for step in steps:
+        if step.op.output or isinstance(step.params, ResizeParams):
+            continue
+        return isinstance(step.params, GrayscaleParams)
+    return False
 
 
 def output_options(steps: Sequence[Step]) -> OutputOptions:
