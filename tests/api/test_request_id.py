@@ -23,7 +23,11 @@ def logged(make_settings: Callable[..., Settings]) -> Iterator[tuple[TestClient,
         logging.getLogger("pixelmill.test").warning("inside the request")
         return {}
 
-    with TestClient(app) as client:
+    @app.get("/test-bug")
+    def test_bug() -> dict[str, str]:
+        raise RuntimeError("a bug in a route")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield client, settings
 
 
@@ -55,3 +59,21 @@ def test_the_log_lines_of_a_request_hold_its_id(logged: tuple[TestClient, Settin
     lines = settings.log_path.read_text().splitlines()
     assert any("[trace-42]" in line and "inside the request" in line for line in lines)
     assert any("[-]" in line and "outside any request" in line for line in lines)
+
+
+def test_a_bug_answers_500_with_the_id_of_the_log_line_that_holds_its_traceback(
+    logged: tuple[TestClient, Settings],
+) -> None:
+    client, settings = logged
+    response = client.get("/test-bug", headers={"X-Request-ID": "bug-7"})
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error; it has been logged"}
+    assert response.headers["x-request-id"] == "bug-7"
+    assert "Traceback" not in response.text and "a bug in a route" not in response.text
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    log = settings.log_path.read_text()
+    [line] = [line for line in log.splitlines() if "unhandled error in GET /test-bug" in line]
+    assert "[bug-7]" in line
+    assert "RuntimeError: a bug in a route" in log

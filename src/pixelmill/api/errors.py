@@ -29,9 +29,15 @@ async def _pixelmill_error(request: Request, exc: PixelmillError) -> JSONRespons
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+def unexpected_error(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """Log a bug with its traceback; the 500 the client gets names neither."""
+    log.error("unhandled error in %s %s", method, path, exc_info=exc)
     return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # only for errors outside RequestIdMiddleware, which answers those raised inside it
+    return unexpected_error(request.method, request.url.path, exc)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:

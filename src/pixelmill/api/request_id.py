@@ -7,6 +7,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pixelmill.api.errors import unexpected_error
 from pixelmill.log import request_id as current
 
 HEADER = b"x-request-id"
@@ -30,15 +31,26 @@ class RequestIdMiddleware:
             return
         request_id = _choose(scope)
         token = current.set(request_id)
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [
                     *[(k, v) for k, v in message.get("headers", []) if k.lower() != HEADER],
                     (HEADER, request_id.encode()),
                 ]
             await send(message)
 
-        # left set when the app raises: the outer error handler logs with the id
-        await self.app(scope, receive, send_with_id)
-        current.reset(token)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            # A bug: answered here, not by Starlette's outermost error middleware, so that
+            # the 500 carries the id of the log line that holds the traceback.
+            if started or scope["type"] != "http":
+                raise
+            response = unexpected_error(scope["method"], scope["path"], error)
+            await response(scope, receive, send_with_id)
+        finally:
+            current.reset(token)
