@@ -1,7 +1,9 @@
 """Captions benchmark: sustained captions per second end to end, and latency at half that rate.
 
 A private redis-server, a fresh PostgreSQL database, `pixelmill serve` (no workers inside),
-one storer and N captioner processes (N = 1, then 2). For each N:
+one storer and N captioner processes (N = 1, then 2); then the embedded default, one
+`pixelmill serve` with no Redis whose own threads caption and store (the same database).
+For each:
 
 * throughput: 300 uploads of 640x480 JPEGs posted by 8 client threads as fast as the API
   takes them; captions/s = uploads / (last stored - first received), from the rows' own
@@ -78,8 +80,12 @@ def images() -> list[bytes]:
 
 
 class Deployment:
+    """`captioners` worker processes beside Redis; 0: the embedded default, one `pixelmill
+    serve` whose own threads caption and store, with no Redis."""
+
     def __init__(self, tmp: Path, captioners: int) -> None:
         self.tmp, self.captioners = tmp, captioners
+        self.embedded = captioners == 0
         self.redis = RedisServer(tmp, free_port())
         self.database = f"pixelmill_bench_{secrets.token_hex(4)}"
         self.port = free_port()
@@ -91,11 +97,11 @@ class Deployment:
         return f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.database}"
 
     def __enter__(self) -> Deployment:
-        self.redis.start()
+        if not self.embedded:
+            self.redis.start()
         with psycopg.connect(ADMIN, autocommit=True) as admin:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
         env = {
-            "PIXELMILL_REDIS_URL": self.redis.url,
             "PIXELMILL_DATABASE_URL": self.db_url,
             "PIXELMILL_DATA_DIR": str(self.tmp / "data"),
             "PIXELMILL_RESULTS_DIR": str(self.tmp / "results"),
@@ -104,9 +110,12 @@ class Deployment:
             "PIXELMILL_HEARTBEAT_SECONDS": "0.5",
             "PIXELMILL_LOG_LEVEL": "WARNING",
         }
+        if not self.embedded:
+            env["PIXELMILL_REDIS_URL"] = self.redis.url
         log = self.tmp / "processes.log"
         self.roles: dict[int, str] = {}
-        for role in ["storer", "faces"] + ["captioner"] * self.captioners:  # faces: /health
+        workers = [] if self.embedded else ["storer", "faces"] + ["captioner"] * self.captioners
+        for role in workers:  # faces: for /health
             process = start_pixelmill(["worker", role], env, log)
             self.processes.append(process)
             self.roles[process.pid] = role
@@ -138,8 +147,8 @@ class Deployment:
             role = self.roles[process.pid]
             seconds = sum(cpu_seconds(pid) for pid in process_tree(process.pid))
             totals[role] = totals.get(role, 0.0) + seconds
-        assert self.redis.process is not None
-        totals["Redis"] = cpu_seconds(self.redis.process.pid)
+        if self.redis.process is not None:
+            totals["Redis"] = cpu_seconds(self.redis.process.pid)
         totals["PostgreSQL"] = sum(cpu_seconds(pid) for pid in postgres_pids())
         totals["benchmark clients"] = time.process_time()
         return totals
@@ -329,14 +338,14 @@ def main() -> int:
     if args.quick:
         args.uploads, args.seconds, args.rounds = 150, 5.0, 1
     payloads = images()
-    rates: dict[int, list[float]] = {1: [], 2: []}
+    rates: dict[int, list[float]] = {1: [], 2: [], 0: []}
     alone: list[float] = []
     threads = os.cpu_count() or 1
     alone_threaded: list[float] = []
     delays: dict[int, list[float]] = {}
     shares: dict[str, float] = {}
     for round_ in range(args.rounds):
-        for captioners in (1, 2):
+        for captioners in rates:
             alone.append(captioning_alone(payloads, args.uploads))
             alone_threaded.append(captioning_alone(payloads, args.uploads, threads))
             with (
@@ -353,8 +362,8 @@ def main() -> int:
                 if round_ == 0:
                     delays[captioners] = latency(deployment, payloads, rate / 2, args.seconds)
             print(
-                f"round {round_ + 1}: captioning alone {alone[-1]:.1f}/s; {captioners} "
-                f"captioner(s) end to end {rate:.1f} captions/s",
+                f"round {round_ + 1}: captioning alone {alone[-1]:.1f}/s; {label(captioners)} "
+                f"end to end {rate:.1f} captions/s",
                 flush=True,
             )
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
@@ -362,10 +371,13 @@ def main() -> int:
     print(f"\n{os.cpu_count()} CPUs; 640x480 JPEGs; API, storer, Redis and PostgreSQL share them")
     print(f"captioning alone in one process: {spread(alone)} captions/s")
     print(f"captioning alone, batches on {threads} threads: {spread(alone_threaded)} captions/s")
-    print(f"end to end: 1 captioner {spread(rates[1])}, 2 captioners {spread(rates[2])}")
+    print(
+        f"end to end: 1 captioner {spread(rates[1])}, 2 captioners {spread(rates[2])}, "
+        f"embedded {spread(rates[0])}"
+    )
     for captioners, values in delays.items():
         print(
-            f"{captioners} captioner(s) at half rate: p50 {percentile(values, 0.5):.0f} ms, "
+            f"{label(captioners)} at half rate: p50 {percentile(values, 0.5):.0f} ms, "
             f"p99 {percentile(values, 0.99):.0f} ms ({len(values)} uploads)"
         )
     total = sum(shares.values())
@@ -397,6 +409,15 @@ def main() -> int:
     record(
         Row(
             "captions",
+            "captions/s end to end, embedded (one process, no Redis) / captioning alone",
+            f"{spread(rates[0])}/s",
+            f"alone in one process: {spread(alone)}/s",
+            statistics.median(rates[0]) / reference,
+        )
+    )
+    record(
+        Row(
+            "captions",
             f"captions/s end to end (1 captioner) / captioning alone on {threads} threads",
             f"{spread(rates[1])}/s",
             f"alone, batches on {threads} threads: {spread(alone_threaded)}/s",
@@ -404,6 +425,10 @@ def main() -> int:
         )
     )
     return 0
+
+
+def label(captioners: int) -> str:
+    return "embedded (no Redis)" if captioners == 0 else f"{captioners} captioner(s)"
 
 
 def spread(values: list[float]) -> str:
