@@ -203,3 +203,23 @@ def test_consumers_idle_long_and_holding_nothing_are_forgotten_by_the_others(
         assert "forgot 1 consumer(s)" in caplog.text and "killed" in caplog.text
     finally:
         queue.close()
+
+
+def test_forgetting_consumers_of_a_lost_stream_is_no_outage(
+    redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    queue = RedisQueue(
+        SHARED_REDIS_URL, redis_prefix, max_length=100, claim_idle_ms=500, forget_every_seconds=0
+    )
+    try:
+        queue.put(STREAM, {"n": b"1"})
+        [first] = queue.take(STREAM, GROUP, "c1")
+        queue.ack(STREAM, GROUP, first.id)
+        redis_client.delete(f"{redis_prefix}:captions:in")  # as after a restart without data
+
+        queue.leave(STREAM, GROUP, "c1")
+        queue.put(STREAM, {"n": b"2"})
+        [second] = queue.take(STREAM, GROUP, "c1")
+        assert second.fields == {"n": b"2"}
+    finally:
+        queue.close()

@@ -11,11 +11,15 @@ import numpy as np
 import pytest
 
 from pixelmill.config import Settings
+from pixelmill.jobs import run_worker
 from pixelmill.jobs.queue import Message
 from pixelmill.services import captions
 from pixelmill.services.runtime import Runtime
+from pixelmill.storage.db import Database
 from pixelmill.storage.models import Status
 from tests.images import encode, photo
+from tests.jobs.waiting import wait_until
+from tests.server import free_port
 
 KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -108,3 +112,37 @@ def test_a_failure_notice_in_a_batch_marks_its_row_failed_and_the_rest_stored(
         statuses = [row.status for id in ids if (row := runtime.repository.get(session, id))]
     assert statuses == ["stored", "failed", "stored"]
     assert not (runtime.settings.storage_path / f"captions/{ids[1]}.jpg").exists()
+
+
+def test_a_database_outage_is_waited_out_not_blamed_on_the_messages(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = accept(runtime, 4)
+    captioner, storer = handlers(runtime)
+    captioner.many(take(runtime, captions.INBOX, captions.CAPTIONER))
+    working = storer.database
+    storer.database = Database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/down")
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(runtime.queue, captions.OUTBOX, captions.STORER, "storer-1", storer),
+        kwargs={"stop": stop, "max_deliveries": 2, "block_ms": 20, "max_backoff_seconds": 0.1},
+    )
+    worker.start()
+    try:
+        # far more attempts than max_deliveries while the database is down
+        wait_until(lambda: caplog.text.count("database unavailable") >= 6, "attempts")
+        assert runtime.queue.dead(captions.OUTBOX) == 0
+        storer.database = working  # the database is back
+
+        def stored() -> bool:
+            with working.session() as session:
+                rows = [runtime.repository.get(session, id) for id in ids]
+            return all(row is not None and row.status == "stored" for row in rows)
+
+        wait_until(stored, "every caption stored")
+    finally:
+        stop.set()
+        worker.join(10)
+    assert runtime.queue.dead(captions.OUTBOX) == 0
+    assert runtime.queue.depth(captions.OUTBOX) == 0

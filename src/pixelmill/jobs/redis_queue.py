@@ -88,6 +88,9 @@ return 1
 # for none). Returns the names deleted.
 _FORGET_CONSUMERS = """
 local forgotten = {}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    return forgotten  -- no stream, no group: the next read creates them again
+end
 for _, row in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
     local info = {}
     for i = 1, #row, 2 do

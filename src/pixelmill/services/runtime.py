@@ -153,6 +153,7 @@ class Runtime:
             if close_handler := getattr(handler, "close", None):
                 close_handler()
         self.queue.close()
+        self.heartbeats.close()
         self.job_stats.close()
         self.broadcaster.close()
         close = getattr(self.blobs, "close", None)
@@ -187,6 +188,8 @@ class Runtime:
             raise InvalidParameter(
                 "a field holds a value the database cannot store (a NUL character, or one too long)"
             ) from None
+        except Unavailable:
+            raise
         except Exception as exc:
             log.warning("cannot record job %s: %s: %s", id, type(exc).__name__, exc)
             raise Unavailable(f"database unavailable: {type(exc).__name__}") from None

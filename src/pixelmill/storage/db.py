@@ -29,9 +29,12 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+from pixelmill.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,21 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
+# The database cannot be reached or cannot take the statement now (connection refused or
+# lost, the pool exhausted, SQLite locked past its busy timeout): nothing is wrong with the
+# data, and the same work succeeds once the database is back.
+_DOWN = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+)
+
+
+class DatabaseDown(Unavailable):
+    """The database is unreachable or unavailable for now (a 503; workers retry later)."""
+
+
 class Database:
     """One engine and its sessions; built once per process and passed down."""
 
@@ -72,9 +90,16 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in a transaction: committed when the block ends, rolled back on error."""
-        with self.sessions.begin() as session:
-            yield session
+        """A session in a transaction: committed when the block ends, rolled back on error.
+
+        An outage of the database raises `DatabaseDown`, so that a worker does not blame
+        the message it was storing (and dead-letter it) for what is the database's state."""
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except _DOWN as exc:
+            log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+            raise DatabaseDown(f"database unavailable: {type(exc).__name__}") from exc
 
     def ping(self) -> bool:
         """Whether the database answers a query (for /health); never raises."""
