@@ -57,12 +57,14 @@ def test_sniffs_format_by_content_and_decodes(data: bytes, fmt: str) -> None:
         assert np.array_equal(gray, cv2.cvtColor(IMAGE, cv2.COLOR_BGR2GRAY))
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_orientation_matches_pillow(orientation: int) -> None:
+def test_exif_orientation_matches_pillow(orientation: int, fmt: str) -> None:
+    """Applied once: OpenCV's TIFF decoder turns a TIFF upright by itself."""
     rgb = Image.fromarray(photo(40, 24, seed=orientation)[..., ::-1])
     exif = Image.Exif()
     exif[0x0112] = orientation
-    data = pil_bytes(rgb, "PNG", exif=exif)
+    data = pil_bytes(rgb, fmt, exif=exif)
     info = codec.sniff(data, max_pixels=10_000)
     with Image.open(io.BytesIO(data)) as img:
         upright = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))[..., ::-1]
@@ -142,3 +144,26 @@ def test_byte_limits() -> None:
     with pytest.raises(TooLarge, match="101 bytes; the limit is 100"):
         codec.check_bytes(101, 100, "image1")
     codec.check_bytes(100, 100, "image1")
+
+
+def test_a_png_over_the_limit_is_refused_from_its_header_without_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 10000×10000 black PNG is 300 KB; reading its pixels would take 300 MB."""
+    from PIL import PngImagePlugin
+
+    data = pil_bytes(Image.new("RGB", (10_000, 10_000)), "PNG")
+    assert len(data) < 1_000_000
+    loads: list[object] = []
+    real_load = PngImagePlugin.PngImageFile.load
+
+    def counting_load(self: PngImagePlugin.PngImageFile) -> object:
+        loads.append(self)
+        return real_load(self)
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", counting_load)
+    with pytest.raises(TooLarge, match="10000×10000"):
+        codec.sniff(data, max_pixels=50_000_000)
+    small = pil_bytes(Image.new("RGB", (300, 200)), "PNG")
+    assert codec.sniff(small, max_pixels=50_000_000).width == 300
+    assert loads == []  # neither was decoded to be sniffed

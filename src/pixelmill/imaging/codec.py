@@ -65,7 +65,9 @@ def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
             fmt = img.format or "unknown"
             width, height = img.size
-            orientation = _orientation(img)
+            # libtiff turns a TIFF upright as it reads it, under OpenCV and under Pillow
+            # (whose size is already the upright one): nothing is left to apply
+            orientation = 1 if fmt == "TIFF" else _orientation(img)
     except Image.DecompressionBombError:
         raise TooLarge(
             f"{name} is larger than the decoded pixel limit of {max_pixels:,} pixels"
@@ -169,6 +171,10 @@ def encode(
 
 
 def _orientation(img: Image.Image) -> int:
+    if img.format == "PNG" and "exif" not in img.info:
+        # No eXIf chunk before the pixels; Pillow's getexif would decode the whole image to
+        # look after them, before the pixel limit is checked.
+        return 1
     try:
         value = img.getexif().get(_EXIF_ORIENTATION, 1)
     except Exception:  # a broken EXIF block is not a reason to refuse the pixels
