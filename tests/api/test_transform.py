@@ -77,6 +77,32 @@ def test_split_returns_a_zip_of_quadrants(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
+    ("filename", "disposition"),
+    [
+        ("pic.png", 'attachment; filename="pic.zip"'),
+        (
+            "фото.jpg",
+            "attachment; filename=\"____.zip\"; filename*=UTF-8''%D1%84%D0%BE%D1%82%D0%BE.zip",
+        ),
+        (
+            "semi;colon.png",
+            "attachment; filename=\"semi_colon.zip\"; filename*=UTF-8''semi%3Bcolon.zip",
+        ),
+    ],
+)
+def test_the_zip_is_named_after_any_upload_name(
+    client: TestClient, filename: str, disposition: str
+) -> None:
+    files = {"file": (filename, encode(IMAGE))}
+    response = client.post("/v1/transform", files=files, data={"ops": "split"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"] == disposition
+    stem = filename.rsplit(".", 1)[0]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.namelist() == [f"{stem}_{i}.png" for i in range(4)]
+
+
+@pytest.mark.parametrize(
     ("ops", "form", "status", "words"),
     [
         ("sharpen=x", {}, 422, "sharpen"),

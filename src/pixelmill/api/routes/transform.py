@@ -6,6 +6,7 @@ import io
 import zipfile
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
@@ -82,8 +83,17 @@ async def transform(
     return Response(
         archive,
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{stem}.zip"'},
+        headers={"Content-Disposition": attachment(f"{stem}.zip")},
     )
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition for `name`: an ASCII `filename` for every client, and the name
+    itself in RFC 6266's `filename*` (UTF-8, percent-encoded) when it is not plain ASCII."""
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\;' else "_" for c in name)
+    if plain == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _zip(stem: str, extension: str, results: list[bytes]) -> bytes:

@@ -47,6 +47,8 @@ onSubmit(form, async (ui) => {
 });
 
 function attachmentName(disposition) {
+  const encoded = /filename\*=UTF-8''([^;]+)/i.exec(disposition || "");
+  if (encoded) return decodeURIComponent(encoded[1]);
   const match = /filename="?([^";]+)"?/i.exec(disposition || "");
   return match ? match[1] : null;
 }
