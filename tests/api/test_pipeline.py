@@ -195,3 +195,40 @@ def test_empty_request_is_fine(client: TestClient) -> None:
     response = client.post("/pipeline", json={"images": [], "operations": ["grayscale"]})
     assert response.status_code == 200
     assert response.json() == {"images": [], "operations": [{"op": "grayscale"}]}
+
+
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        ("a-folder.png", "'a-folder.png' is a folder"),
+        ("cyclo3.png/x.png", "'cyclo3.png' is a file, not a folder"),
+        ("cyclo3.png/deeper/x.png", "'cyclo3.png' is a file, not a folder"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_422_and_nothing_is_written(
+    client: TestClient, root: Path, output: str, words: str
+) -> None:
+    (root / "a-folder.png").mkdir(exist_ok=True)
+    images = [
+        {"input": "cyclo1.jpg", "output": "w/first.png"},
+        {"input": "cyclo2.jpg", "output": output},
+    ]
+    response = run(client, ["grayscale"], images)
+    assert response.status_code == 422, response.text
+    assert words in response.json()["detail"]
+    assert not (root / "w").exists()
+    assert (root / "cyclo3.png").is_file()
+
+
+def test_two_items_with_one_output_are_422(client: TestClient, root: Path) -> None:
+    images = [
+        {"input": "cyclo1.jpg", "output": "twice/a.png"},
+        {"input": "cyclo2.jpg", "output": "twice/./a.png"},
+    ]
+    response = run(client, ["grayscale"], images)
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "outputs 'twice/a.png' and 'twice/./a.png' are the same file; "
+        "each image needs its own output"
+    )
+    assert not (root / "twice").exists()

@@ -13,7 +13,7 @@ import posixpath
 import re
 from pathlib import Path
 
-from pixelmill.errors import Forbidden, NotFound
+from pixelmill.errors import Forbidden, InvalidParameter, NotFound
 
 MAX_PATH = 4096
 MAX_NAME = 255
@@ -56,4 +56,22 @@ def existing_file(root: Path, user_path: str) -> Path:
     path = confine(root, user_path)
     if not path.is_file():
         raise NotFound(f"input {user_path!r} does not exist in the files root")
+    return path
+
+
+def writable_file(root: Path, user_path: str) -> Path:
+    """A confined path a file can be written to (422 when a folder is in the way or a file
+    is where a folder must be)."""
+    path = confine(root, user_path)
+    shown = repr(user_path[:80])
+    if path.is_dir():
+        raise InvalidParameter(f"output {shown} is a folder; name a file inside it")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                blocker = parent.relative_to(root.resolve()).as_posix()
+                raise InvalidParameter(
+                    f"output {shown} cannot be written: {blocker!r} is a file, not a folder"
+                )
+            break
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
@@ -10,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
+from pixelmill.errors import InvalidParameter
 from pixelmill.execution.pipeline import FileJob, Limits, run_files
 from pixelmill.imaging import pipeline
-from pixelmill.storage.paths import confine, existing_file
+from pixelmill.storage.paths import existing_file, writable_file
 
 router = APIRouter(tags=["pipeline"])
 
@@ -90,11 +92,19 @@ async def run_pipeline(
 
     def confined() -> list[FileJob]:  # a stat and a resolve per path: not on the event loop
         return [
-            FileJob(item.input, existing_file(root, item.input), confine(root, item.output))
+            FileJob(item.input, existing_file(root, item.input), writable_file(root, item.output))
             for item in request.images
         ]
 
     jobs = await asyncio.to_thread(confined)
+    seen: dict[Path, str] = {}
+    for item, job in zip(request.images, jobs, strict=True):
+        if job.target in seen:
+            raise InvalidParameter(
+                f"outputs {seen[job.target]!r} and {item.output!r} are the same file; "
+                "each image needs its own output"
+            )
+        seen[job.target] = item.output
     limits = Limits.from_settings(settings)
     async with pools.admit():
         written = await run_files(pools, jobs, steps, limits)
