@@ -314,3 +314,10 @@ def test_the_decoded_upload_matches_the_kept_bytes(fallback: TestClient) -> None
     assert response.status_code == 200
     kept = cv2.imdecode(np.frombuffer(uploads(fallback)[-1].read_bytes(), np.uint8), 0)
     assert np.array_equal(kept, ENGLISH_IMAGE)
+
+
+def test_an_image_wider_than_tesseract_reads_is_413_saying_so(client: TestClient) -> None:
+    wide = encode(np.full((2, 40_000), 255, np.uint8), ".png")
+    response = post(client, wide, "banner.png")
+    assert response.status_code == 413, response.text
+    assert "40000×2" in response.json()["detail"] and "32767" in response.json()["detail"]
