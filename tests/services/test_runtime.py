@@ -9,9 +9,10 @@ import pytest
 
 from pixelmill.config import Settings
 from pixelmill.errors import InvalidParameter
-from pixelmill.services import faces
+from pixelmill.services import captions, faces
 from pixelmill.services.runtime import Runtime
 from tests.images import encode, photo
+from tests.jobs.waiting import wait_until
 
 
 @pytest.mark.postgres
@@ -38,3 +39,37 @@ def test_a_row_the_database_refuses_is_a_422_and_nothing_is_kept(
         assert not runtime.inbox_dir or not (runtime.inbox_dir / ("a" * 32)).exists()
     finally:
         runtime.close()
+
+
+def test_a_backlog_larger_than_the_queue_is_queued_again_as_room_is_made(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Embedded mode after a crash: 6 jobs accepted, none stored, and a queue bound of 2."""
+    before = Runtime.open(make_settings(queue_max_length=10))
+    ids = []
+    for i in range(6):
+        id, now, data = f"{i:032x}", datetime.now(UTC), encode(photo(80, 60, seed=i), ".jpg")
+        before.accept(
+            captions.INBOX,
+            id,
+            data,
+            captions.accepted_message(id, data, f"кадр {i}", now),
+            lambda s, id=id, now=now, i=i: before.repository.add(s, id, now, f"кадр {i}"),
+            lambda s, id=id: before.repository.delete(s, id),
+        )
+        ids.append(id)
+    before.close()  # the in-memory queue is gone with it; rows and inbox copies stay
+
+    after = Runtime.open(make_settings(queue_max_length=2))
+    try:
+        after.start_workers()
+        after.start_requeue()  # returns at once: the start is not held up
+
+        def stored() -> bool:
+            with after.database.session() as session:
+                rows = [after.repository.get(session, id) for id in ids]
+            return all(row is not None and row.status == "stored" for row in rows)
+
+        wait_until(stored, "every job stored", timeout=60)
+    finally:
+        after.close()

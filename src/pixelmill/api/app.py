@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 run_workers = runtime.embedded
             if run_workers:
                 runtime.start_workers()
-            await asyncio.to_thread(runtime.requeue_unfinished)
+            runtime.start_requeue()
             hub = Hub(max_clients=settings.max_websocket_clients)
             app.state.hub = hub
             pump = asyncio.create_task(hub.pump(runtime.broadcaster, FACES_CHANNEL))

@@ -16,6 +16,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.exc import DataError
@@ -115,8 +116,19 @@ class Runtime:
             self.threads.append(thread)
             log.info("%s started as %s", service, consumer)
 
-    def requeue_unfinished(self) -> int:
-        """Embedded mode: put back on the queue every accepted job not yet stored."""
+    def start_requeue(self) -> None:
+        """Embedded mode: `requeue_unfinished` on a thread of its own, so that a backlog
+        larger than the queue's bound waits for room instead of holding up the start."""
+        if self.inbox_dir is None:
+            return
+        thread = threading.Thread(target=self.requeue_unfinished, name="pixelmill-requeue")
+        thread.daemon = True
+        thread.start()
+        self.threads.append(thread)
+
+    def requeue_unfinished(self, retry_seconds: float = 0.2) -> int:
+        """Embedded mode: put back on the queue every accepted job not yet stored; while the
+        queue is full, wait for the workers to make room (until the runtime stops)."""
         inbox = self.inbox_dir
         if inbox is None:
             return 0
@@ -127,19 +139,43 @@ class Runtime:
             waiting_faces = [
                 (r.id, r.filename, r.created_at) for r in self.face_repository.unfinished(session)
             ]
-        count = 0
+        jobs: list[tuple[str, Callable[[bytes], dict[str, bytes]], Path]] = []
         for id, description, received_at in waiting_captions:
-            if (upload := inbox / id).is_file():
-                message = captions.accepted_message(
-                    id, upload.read_bytes(), description, received_at
+            jobs.append(
+                (
+                    captions.INBOX,
+                    partial(
+                        captions.accepted_message,
+                        id,
+                        description=description,
+                        received_at=received_at,
+                    ),
+                    inbox / id,
                 )
-                self.queue.put(captions.INBOX, message)
-                count += 1
+            )
         for id, filename, created_at in waiting_faces:
-            if (upload := inbox / id).is_file():
-                message = faces.accepted_message(id, upload.read_bytes(), filename, created_at)
-                self.queue.put(faces.INBOX, message)
-                count += 1
+            jobs.append(
+                (
+                    faces.INBOX,
+                    partial(faces.accepted_message, id, filename=filename, created_at=created_at),
+                    inbox / id,
+                )
+            )
+        count = 0
+        for stream, message, upload in jobs:
+            if not upload.is_file():
+                continue
+            fields = message(upload.read_bytes())
+            while True:
+                try:
+                    self.queue.put(stream, fields)
+                    break
+                except Unavailable as exc:  # full, or down: the workers make room
+                    if self.stop.wait(retry_seconds):
+                        log.warning("stopped with %d jobs still to queue again", len(jobs) - count)
+                        return count
+                    log.debug("waiting to queue again: %s", exc.detail)
+            count += 1
         if count:
             log.info("queued again %d jobs accepted before the restart", count)
         return count
