@@ -17,9 +17,9 @@ from pixelmill.services import captions
 from pixelmill.services.runtime import Runtime
 from pixelmill.storage.db import Database
 from pixelmill.storage.models import Status
-from tests.images import encode, photo
 from tests.jobs.waiting import wait_until
 from tests.server import free_port
+from tests.services.accepting import accept
 
 KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -33,23 +33,6 @@ def runtime(
     opened = Runtime.open(make_settings(database_url=database_url(request.param)))
     yield opened
     opened.close()
-
-
-def accept(runtime: Runtime, count: int) -> list[str]:
-    """COUNT uploads accepted as the API does: a queued row each, and a message on the inbox."""
-    ids = []
-    for i in range(count):
-        id, now, data = f"{i:032x}", datetime.now(UTC), encode(photo(80, 60, seed=i), ".jpg")
-        runtime.accept(
-            captions.INBOX,
-            id,
-            data,
-            captions.accepted_message(id, data, f"кадр {i}", now),
-            lambda s, id=id, now=now, i=i: runtime.repository.add(s, id, now, f"кадр {i}"),
-            lambda s, id=id: runtime.repository.delete(s, id),
-        )
-        ids.append(id)
-    return ids
 
 
 def handlers(runtime: Runtime) -> tuple[captions.Captioner, captions.Storer]:

@@ -9,10 +9,11 @@ import pytest
 
 from pixelmill.config import Settings
 from pixelmill.errors import InvalidParameter
-from pixelmill.services import captions, faces
+from pixelmill.services import faces
 from pixelmill.services.runtime import Runtime
 from tests.images import encode, photo
 from tests.jobs.waiting import wait_until
+from tests.services.accepting import accept
 
 
 @pytest.mark.postgres
@@ -46,18 +47,7 @@ def test_a_backlog_larger_than_the_queue_is_queued_again_as_room_is_made(
 ) -> None:
     """Embedded mode after a crash: 6 jobs accepted, none stored, and a queue bound of 2."""
     before = Runtime.open(make_settings(queue_max_length=10))
-    ids = []
-    for i in range(6):
-        id, now, data = f"{i:032x}", datetime.now(UTC), encode(photo(80, 60, seed=i), ".jpg")
-        before.accept(
-            captions.INBOX,
-            id,
-            data,
-            captions.accepted_message(id, data, f"кадр {i}", now),
-            lambda s, id=id, now=now, i=i: before.repository.add(s, id, now, f"кадр {i}"),
-            lambda s, id=id: before.repository.delete(s, id),
-        )
-        ids.append(id)
+    ids = accept(before, 6)
     before.close()  # the in-memory queue is gone with it; rows and inbox copies stay
 
     after = Runtime.open(make_settings(queue_max_length=2))
