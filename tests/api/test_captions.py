@@ -112,6 +112,13 @@ def test_queued_is_409_and_unknown_is_404(app_client: Callable[..., TestClient])
         ("ok", b"", "image", 422, "empty"),
         ("ok", b"this is not a picture", "image", 415, "not an image"),
         ("ok", JPEG, "picture", 422, "image"),
+        (
+            "tall",
+            encode(np.zeros((65_530, 1, 3), np.uint8), ".png"),
+            "image",
+            422,
+            "holds at most 65535 pixels a side",
+        ),
     ],
 )
 def test_bad_uploads(

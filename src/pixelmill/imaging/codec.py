@@ -100,6 +100,7 @@ _REDUCED = {
     ("color", 8): cv2.IMREAD_REDUCED_COLOR_8,
 }
 JPEG_SCALES = (8, 4, 2)
+JPEG_MAX_SIDE = 65535  # libjpeg's limit, width and height alike
 
 
 def reduced_size(info: ImageInfo, scale: int) -> tuple[int, int]:

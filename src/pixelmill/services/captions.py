@@ -29,7 +29,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from pixelmill.imaging import codec
-from pixelmill.imaging.ops.caption import CaptionParams, caption
+from pixelmill.errors import InvalidParameter
+from pixelmill.imaging.ops.caption import CaptionParams, caption, caption_sizes
 from pixelmill.jobs.queue import JobQueue, Message
 from pixelmill.storage.blobs import BlobStore
 from pixelmill.storage.db import Database
@@ -42,6 +43,20 @@ OUTBOX = "captions:out"
 CAPTIONER = "captioner"
 STORER = "storer"
 JPEG_QUALITY = 90
+
+
+def check_captionable(
+    info: codec.ImageInfo, description: str, font: str | None, font_size: int, overlay: bool
+) -> None:
+    """422 now for an image whose captioned JPEG could not be made: accepted, it would only
+    fail in the captioner, five times, and end `failed`."""
+    params = CaptionParams(text=description, font=font, size=font_size, overlay=overlay)
+    ((width, height),) = caption_sizes((info.width, info.height), params)
+    if max(width, height) > codec.JPEG_MAX_SIDE:
+        raise InvalidParameter(
+            f"the captioned image would be {width}×{height} pixels, and a JPEG (the format "
+            f"captions are stored in) holds at most {codec.JPEG_MAX_SIDE} pixels a side"
+        )
 
 
 def accepted_message(

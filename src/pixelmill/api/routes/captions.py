@@ -92,7 +92,14 @@ async def accept(
             f"description holds a control character (U+{ord(control):04X}); "
             "send plain text, UTF-8 encoded"
         )
-    data, _ = await read_image(image or file, settings, "`image` (or `file`)")
+    data, info = await read_image(image or file, settings, "`image` (or `file`)")
+    captions.check_captionable(
+        info,
+        description,
+        settings.caption_font,
+        settings.caption_font_size,
+        settings.caption_overlay,
+    )
 
     runtime = _runtime(request)
     id, received_at = uuid.uuid4().hex, datetime.now(UTC)
