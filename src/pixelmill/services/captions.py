@@ -28,8 +28,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from pixelmill.imaging import codec
 from pixelmill.errors import InvalidParameter
+from pixelmill.imaging import codec
 from pixelmill.imaging.ops.caption import CaptionParams, caption, caption_sizes
 from pixelmill.jobs.queue import JobQueue, Message
 from pixelmill.storage.blobs import BlobStore
