@@ -113,6 +113,23 @@ def test_retry_later_redelivers_with_one_more_delivery(open_queue: OpenQueue) ->
     assert queue.depth(STREAM) == 0
 
 
+def test_a_retry_not_counted_redelivers_with_the_same_count(open_queue: OpenQueue) -> None:
+    queue = open_queue(claim_idle_ms=200)
+    queue.put(STREAM, numbered(8))
+
+    [first] = queue.take(STREAM, GROUP, "c1")
+    queue.retry_later(STREAM, GROUP, first)  # the message's fault: counted
+    second = take_until_one(queue, "c1")
+    queue.retry_later(STREAM, GROUP, second, counted=False)  # an outage: not counted
+    third = take_until_one(queue, "c2")
+    queue.retry_later(STREAM, GROUP, third, counted=False)
+    fourth = take_until_one(queue, "c1")
+
+    assert [m.deliveries for m in (first, second, third, fourth)] == [1, 2, 2, 2]
+    assert [m.consumer for m in (first, second, third, fourth)] == ["c1", "c1", "c2", "c1"]
+    assert fourth.fields == numbered(8)
+
+
 def test_dead_letter_moves_the_message_with_its_reason(
     open_queue: OpenQueue, caplog: pytest.LogCaptureFixture
 ) -> None:

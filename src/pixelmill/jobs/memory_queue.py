@@ -42,7 +42,7 @@ class _Entry:
         self.deliveries += 1
         self.consumer = consumer
         self.taken_at = now
-        return Message(self.id, dict(self.fields), self.deliveries)
+        return Message(self.id, dict(self.fields), self.deliveries, consumer)
 
 
 @dataclass
@@ -105,11 +105,15 @@ class MemoryQueue:
     def leave(self, stream: str, group: str, consumer: str) -> None:
         pass  # consumers are known here only by the messages they hold
 
-    def retry_later(self, stream: str, group: str, message: Message) -> None:
+    def retry_later(
+        self, stream: str, group: str, message: Message, *, counted: bool = True
+    ) -> None:
         with self._changed:
             held = self._stream(stream, group)
             entry = held.pending.pop(message.id, None)
             if entry is not None:
+                if not counted:
+                    entry.deliveries -= 1
                 held.waiting.append(entry)
                 self._changed.notify_all()
 
@@ -167,8 +171,9 @@ class MemoryQueue:
             self._changed.notify_all()
 
     def _reclaim(self, held: _Stream, consumer: str, count: int, now: float) -> list[Message]:
+        # one at a time, as on Redis: a message that killed its consumer takes no other down
         idle = [e for e in held.pending.values() if now - e.taken_at >= self._claim_idle]
-        return [entry.deliver(consumer, now) for entry in idle[:count]]
+        return [entry.deliver(consumer, now) for entry in idle[:1]]
 
     def _take_new(self, held: _Stream, consumer: str, count: int, now: float) -> list[Message]:
         messages: list[Message] = []

@@ -29,7 +29,7 @@ Errors: `put` raises `Unavailable` (503) when the queue is full; every method ra
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pixelmill.errors import Unavailable
@@ -51,7 +51,8 @@ class Message:
 
     id: str  # the queue's message id
     fields: dict[str, bytes]  # payload; values are bytes
-    deliveries: int  # 1 on first delivery, then 2, 3, ...
+    deliveries: int  # 1 on first delivery, then 2, 3, ... (retries after an outage not counted)
+    consumer: str = field(default="", compare=False)  # the consumer it was delivered to
 
 
 class JobQueue(Protocol):
@@ -81,8 +82,12 @@ class JobQueue(Protocol):
         over once idle)."""
         ...
 
-    def retry_later(self, stream: str, group: str, message: Message) -> None:
-        """The handler failed: leave the message to be delivered again."""
+    def retry_later(
+        self, stream: str, group: str, message: Message, *, counted: bool = True
+    ) -> None:
+        """The handler failed: leave the message to be delivered again. `counted=False`: the
+        failure was not the message's (something the handler needs is down), so this
+        delivery does not count toward the dead-letter limit."""
         ...
 
     def dead_letter(self, stream: str, group: str, message: Message, reason: str) -> None:

@@ -15,7 +15,11 @@ Redelivery: a message a consumer took and did not acknowledge stays pending; onc
 than `claim_idle_ms` another consumer (or the same one, for `retry_later`) takes it over with
 XAUTOCLAIM, and its delivery count comes from XPENDING. A consumer looks for such messages
 every `claim_idle_ms / 2` (at most every 5 s), not on every take: a round trip per message
-saved, a takeover at most that much later.
+saved, a takeover at most that much later. Taken-over messages come one per take, never in
+a batch: a message that killed its consumer takes no other down with it the next time, and
+once delivered more than `max_deliveries` times the worker dead-letters it unhandled. A
+retry the handler asks for because something it needs is down (`counted=False`) sets the
+delivery counter back (XCLAIM ... RETRYCOUNT), so an outage never pushes a message there.
 
 Consumers: each worker process reads under its own name (`host:pid:service`), so every
 restart adds one to the group. A worker that stops leaves the group (`leave`) when it holds
@@ -205,10 +209,25 @@ class RedisQueue:
                 if not str(error).startswith("NOGROUP"):
                     raise
 
-    def retry_later(self, stream: str, group: str, message: Message) -> None:
+    def retry_later(
+        self, stream: str, group: str, message: Message, *, counted: bool = True
+    ) -> None:
         # Left pending: XAUTOCLAIM hands it out again once idle longer than claim_idle_ms,
-        # which spaces the retries of a failing message.
-        pass
+        # which spaces the retries of a failing message. Not counted: the delivery counter
+        # is set back by one (XCLAIM to the same consumer with RETRYCOUNT, which also starts
+        # its idle time again).
+        if counted or not message.consumer:
+            return
+        with self._reaching_redis():
+            self._redis.xclaim(
+                self._key(stream),
+                group,
+                message.consumer,
+                0,
+                [message.id],
+                retrycount=max(message.deliveries - 1, 0),
+                justid=True,
+            )
 
     def dead_letter(self, stream: str, group: str, message: Message, reason: str) -> None:
         key = self._key(stream)
@@ -286,7 +305,8 @@ class RedisQueue:
             self._next_forget[(key, group)] = now + self._forget_every
             self._forget(key, group, keeping=consumer)
         if now >= self._next_claim.get((key, group), 0.0):
-            reclaimed = self._reclaim(key, group, consumer, count)
+            # one at a time: a message that killed its consumer takes no other down with it
+            reclaimed = self._reclaim(key, group, consumer, 1)
             if reclaimed:
                 return reclaimed  # and look again at the next take: there may be more
             self._next_claim[(key, group)] = now + self._claim_every
@@ -295,7 +315,7 @@ class RedisQueue:
         messages = []
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
-                messages.append(Message(_text(entry_id), _fields(fields), 1))
+                messages.append(Message(_text(entry_id), _fields(fields), 1, consumer))
         return messages
 
     def _reclaim(self, key: str, group: str, consumer: str, count: int) -> list[Message]:
@@ -321,7 +341,8 @@ class RedisQueue:
         messages = []
         for (entry_id, fields), detail in zip(claimed, details, strict=True):
             if detail:  # else acknowledged in between by its previous consumer
-                messages.append(Message(entry_id, fields, int(detail[0]["times_delivered"])))
+                delivered = int(detail[0]["times_delivered"])
+                messages.append(Message(entry_id, fields, delivered, consumer))
         return messages
 
     def _forget(self, key: str, group: str, *, leaving: str = "", keeping: str = "") -> None:

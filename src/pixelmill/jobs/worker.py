@@ -79,6 +79,7 @@ def run_worker(
             stats.flush()
         try:
             messages = queue.take(stream, group, consumer, count=count, block_ms=block_ms)
+            messages = _bury_the_fatal(queue, stream, group, messages, max_deliveries, stats)
             if many is not None and len(messages) > 1:
                 _handle_batch(queue, stream, group, messages, handler, many, max_deliveries, stats)
             elif messages:
@@ -92,6 +93,35 @@ def run_worker(
     except Exception as error:  # the queue is down: the others forget it later
         log.debug("%s could not leave %s: %s", consumer, group, error)
     log.info("%s of %s stopped", consumer, group)
+
+
+def _bury_the_fatal(
+    queue: JobQueue,
+    stream: str,
+    group: str,
+    messages: list[Message],
+    max_deliveries: int,
+    stats: JobStats | None,
+) -> list[Message]:
+    """Dead-letter the messages delivered more often than `max_deliveries` without an
+    outcome: each time, the process handling it died (a crash, an out-of-memory kill), so
+    no handler ever failed it; handing it out again would only kill the next one. The rest,
+    to be handled."""
+    alive = []
+    for message in messages:
+        if message.deliveries <= max_deliveries:
+            alive.append(message)
+            continue
+        queue.dead_letter(
+            stream,
+            group,
+            message,
+            f"delivered {message.deliveries - 1} times, and the process handling it died "
+            "each time (a crash or a kill) before it was done",
+        )
+        if stats is not None:
+            stats.record(group, "failed", 0.0)
+    return alive
 
 
 def _handle(
@@ -112,7 +142,7 @@ def _handle(
     try:
         handler(message)
     except Unavailable:
-        queue.retry_later(stream, group, message)
+        queue.retry_later(stream, group, message, counted=False)
         note("retried")
         raise
     except Exception as error:
@@ -159,7 +189,7 @@ def _handle_batch(
                 _handle(queue, stream, group, message, handler, max_deliveries, stats)
             except Unavailable:
                 for rest in messages[index + 1 :]:
-                    queue.retry_later(stream, group, rest)
+                    queue.retry_later(stream, group, rest, counted=False)
                     if stats is not None:
                         stats.record(group, "retried", 0.0)
                 raise
