@@ -232,3 +232,17 @@ def test_two_items_with_one_output_are_422(client: TestClient, root: Path) -> No
         "each image needs its own output"
     )
     assert not (root / "twice").exists()
+
+
+def test_an_output_its_format_cannot_hold_is_422_and_nothing_is_written(
+    client: TestClient, root: Path
+) -> None:
+    (root / "tall.png").write_bytes(encode(np.zeros((20_000, 1, 3), np.uint8), ".png"))
+    images = [
+        {"input": "cyclo1.jpg", "output": "held/a.webp"},
+        {"input": "tall.png", "output": "held/b.webp"},
+    ]
+    response = run(client, ["grayscale"], images)
+    assert response.status_code == 422, response.text
+    assert "tall.png: the chain makes a 1×20000 image" in response.json()["detail"]
+    assert not (root / "held").exists()

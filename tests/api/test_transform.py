@@ -194,3 +194,20 @@ def test_the_operation_limit_is_a_setting(make_settings: Callable[..., Settings]
         assert four.json()["detail"] == "too many operations: 4 (the limit is 3)"
         piped = small.post("/pipeline", json={"images": [], "operations": ["flip"] * 4})
         assert piped.status_code == 422 and "the limit is 3" in piped.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("ops", "form", "words"),
+    [
+        ("grayscale", {"format": "webp"}, "1×20000 image, and WEBP holds at most 16383"),
+        ('[{"op": "resize", "width": 1, "height": 70000}]', {"format": "jpeg"}, "JPEG holds"),
+    ],
+)
+def test_a_result_the_format_cannot_hold_is_422_before_any_work(
+    client: TestClient, ops: str, form: dict[str, str], words: str
+) -> None:
+    tall = encode(np.zeros((20_000, 1, 3), np.uint8))
+    response = post(client, ops, data=tall, **form)
+    assert response.status_code == 422, response.text
+    assert words in response.json()["detail"]
+    assert post(client, "grayscale", data=tall, format="png").status_code == 200

@@ -51,12 +51,12 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    """One input that passed every check: its bytes, header and how many images it gives."""
+    """One input that passed every check: its bytes, header and the images it gives."""
 
     name: str
     data: bytes
     info: codec.ImageInfo
-    outputs: int
+    sizes: tuple[tuple[int, int], ...]
 
 
 def format_for(path: Path) -> codec.OutputFormat:
@@ -77,12 +77,21 @@ def numbered(target: Path, count: int) -> list[Path]:
     return [target.with_name(f"{target.stem}_{i}{target.suffix}") for i in range(count)]
 
 
-def check(name: str, data: bytes, steps: Sequence[Step], limits: Limits) -> Checked:
-    """Size, header and planned output sizes of one input; no decoding."""
+def check(
+    name: str,
+    data: bytes,
+    steps: Sequence[Step],
+    limits: Limits,
+    fmt: codec.OutputFormat | None = None,
+) -> Checked:
+    """Size, header and planned output sizes of one input (encodable as `fmt`, when given);
+    no decoding."""
     codec.check_bytes(len(data), limits.max_bytes, name)
     info = codec.sniff(data, max_pixels=limits.max_pixels, name=name)
     sizes = pipeline.plan(steps, (info.width, info.height), limits.max_output_pixels)
-    return Checked(name, data, info, len(sizes))
+    if fmt is not None:
+        codec.check_encodable(sizes, fmt, name)
+    return Checked(name, data, info, tuple(sizes))
 
 
 def quality_of(steps: Sequence[Step], default: int = DEFAULT_QUALITY) -> int:
@@ -135,17 +144,21 @@ def check_and_transform_file(
     name: str | None = None,
 ) -> list[Path]:
     """Everything in the worker: read, check, transform, write (`name` in errors: the path)."""
-    item = check_file(source, steps, limits, name)
+    item = check_file(source, steps, limits, name, format_for(target))
     return transform_to_files(item, steps, target, quality, limits.png_compression)
 
 
 def check_file(
-    source: Path, steps: Sequence[Step], limits: Limits, name: str | None = None
+    source: Path,
+    steps: Sequence[Step],
+    limits: Limits,
+    name: str | None = None,
+    fmt: codec.OutputFormat | None = None,
 ) -> Checked:
     """`check` of a file, its size taken from the file system before anything is read."""
     label = name or str(source)
     codec.check_bytes(source.stat().st_size, limits.max_bytes, label)
-    return check(label, source.read_bytes(), steps, limits)
+    return check(label, source.read_bytes(), steps, limits, fmt)
 
 
 # --- in the API process --------------------------------------------------------------------
@@ -176,7 +189,10 @@ async def run_files(
     # threads, keeping no bytes: each worker reads its own file again (from the page cache),
     # so no image crosses between processes and memory does not grow with the request.
     await asyncio.gather(
-        *(pools.run_local(_check_only, job.source, steps, limits, job.input) for job in jobs)
+        *(
+            pools.run_local(_check_only, job.source, steps, limits, job.input, job.target)
+            for job in jobs
+        )
     )
     quality = quality_of(steps)
     return list(
@@ -197,8 +213,10 @@ async def run_files(
     )
 
 
-def _check_only(source: Path, steps: Sequence[Step], limits: Limits, name: str) -> None:
-    check_file(source, steps, limits, name)
+def _check_only(
+    source: Path, steps: Sequence[Step], limits: Limits, name: str, target: Path
+) -> None:
+    check_file(source, steps, limits, name, format_for(target))
 
 
 async def run_upload(
@@ -214,6 +232,7 @@ async def run_upload(
     item = check(name, data, steps, limits)
     options = pipeline.output_options(steps)
     chosen = fmt or options.format or input_format(item.info)
+    codec.check_encodable(item.sizes, chosen, name)
     return chosen, await pools.run(
         transform,
         item,

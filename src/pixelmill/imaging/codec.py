@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -101,6 +102,19 @@ _REDUCED = {
 }
 JPEG_SCALES = (8, 4, 2)
 JPEG_MAX_SIDE = 65535  # libjpeg's limit, width and height alike
+WEBP_MAX_SIDE = 16383  # libwebp's
+_MAX_SIDES: dict[str, int] = {"jpeg": JPEG_MAX_SIDE, "webp": WEBP_MAX_SIDE}
+
+
+def check_encodable(sizes: Sequence[tuple[int, int]], fmt: OutputFormat, name: str) -> None:
+    """422 before any pixel work when an image of `sizes` cannot be encoded as `fmt`."""
+    limit = _MAX_SIDES.get(fmt)
+    for width, height in sizes:
+        if limit is not None and max(width, height) > limit:
+            raise InvalidParameter(
+                f"{name}: the chain makes a {width}×{height} image, and {fmt.upper()} holds "
+                f"at most {limit} pixels a side; choose PNG, or a smaller size"
+            )
 
 
 def reduced_size(info: ImageInfo, scale: int) -> tuple[int, int]:
