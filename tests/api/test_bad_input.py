@@ -112,3 +112,20 @@ def test_still_healthy_and_working_after_all_of_them(client: TestClient) -> None
     response = client.post("/process", files=files(GOOD_JPEG, GOOD))
     assert response.status_code == 200
     assert response.content.startswith(b"\x89PNG")
+
+
+def test_head_health_answers_like_get_without_a_body(client: TestClient) -> None:
+    head, get = client.head("/health"), client.get("/health")
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+
+
+def test_a_plain_field_where_a_file_belongs_is_a_short_422_saying_so(client: TestClient) -> None:
+    response = client.post(
+        "/v1/transform", files={"file": ("", b"x" * 50_000)}, data={"ops": "grayscale"}
+    )
+    assert response.status_code == 422
+    assert len(response.content) < 1000
+    [error] = response.json()["detail"]
+    assert error["msg"].startswith("expected a file: a form part with a file name")
+    assert error["input"].endswith("... (50,000 in all)")

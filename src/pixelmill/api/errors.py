@@ -7,7 +7,9 @@ import logging
 import re
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
@@ -19,6 +21,7 @@ log = logging.getLogger("pixelmill.api")
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PixelmillError, _pixelmill_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -27,6 +30,27 @@ async def _pixelmill_error(request: Request, exc: PixelmillError) -> JSONRespons
     if exc.status_code >= 500:
         log.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status_code, exc)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+MAX_ECHO = 100  # characters of a refused value that a 422 repeats back
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, but a refused value is echoed to at most MAX_ECHO characters (not the
+    megabyte of an upload sent as a plain field), and that mistake is named."""
+    errors = []
+    for error in exc.errors():
+        error = dict(error)
+        if "Expected UploadFile" in str(error.get("msg", "")):
+            error["msg"] = (
+                "expected a file: a form part with a file name (curl -F 'file=@photo.jpg'), "
+                "got a plain form field"
+            )
+        value = error.get("input")
+        if isinstance(value, str | bytes) and len(value) > MAX_ECHO:
+            error["input"] = f"{value[:MAX_ECHO]!r}... ({len(value):,} in all)"
+        errors.append(error)
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
 def unexpected_error(method: str, path: str, exc: BaseException) -> JSONResponse:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from pixelmill import __version__
 from pixelmill.api.deps import PoolsDep, SettingsDep
@@ -102,3 +102,10 @@ async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JS
     if failing:
         body["failing"] = failing
     return JSONResponse(body, status_code=503 if failing else 200)
+
+
+@router.head("/health", include_in_schema=False)
+async def health_head(request: Request, settings: SettingsDep, pools: PoolsDep) -> Response:
+    """The same checks and status code, without the body (for monitors that send HEAD)."""
+    answer = await health(request, settings, pools)
+    return Response(status_code=answer.status_code)
