@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import codec
-from pixelmill.imaging.ops.caption import CaptionParams, caption, caption_sizes
+from pixelmill.imaging.ops.caption import MAX_PADDING, CaptionParams, caption, caption_sizes
 from pixelmill.jobs.queue import JobQueue, Message
 from pixelmill.storage.blobs import BlobStore
 from pixelmill.storage.db import Database
@@ -50,6 +50,11 @@ def check_captionable(
 ) -> None:
     """422 now for an image whose captioned JPEG could not be made: accepted, it would only
     fail in the captioner, five times, and end `failed`."""
+    # A band is at most a line per character, and a line well under 4 × the font size: far
+    # from the limit, the layout (0.5 ms of text measuring) is not worth making.
+    worst_band = (len(description) + 2) * 4 * font_size + 2 * MAX_PADDING
+    if info.width <= codec.JPEG_MAX_SIDE and info.height + worst_band <= codec.JPEG_MAX_SIDE:
+        return
     params = CaptionParams(text=description, font=font, size=font_size, overlay=overlay)
     ((width, height),) = caption_sizes((info.width, info.height), params)
     if max(width, height) > codec.JPEG_MAX_SIDE:
