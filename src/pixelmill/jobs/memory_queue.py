@@ -89,7 +89,7 @@ class MemoryQueue:
                 self._check_open()
                 held = self._stream(stream, group)
                 now = time.monotonic()
-                messages = self._reclaim(held, consumer, count, now) or self._take_new(
+                messages = self._reclaim(held, consumer, now) or self._take_new(
                     held, consumer, count, now
                 )
                 if messages or now >= deadline:
@@ -170,10 +170,12 @@ class MemoryQueue:
             self._closed = True
             self._changed.notify_all()
 
-    def _reclaim(self, held: _Stream, consumer: str, count: int, now: float) -> list[Message]:
+    def _reclaim(self, held: _Stream, consumer: str, now: float) -> list[Message]:
         # one at a time, as on Redis: a message that killed its consumer takes no other down
-        idle = [e for e in held.pending.values() if now - e.taken_at >= self._claim_idle]
-        return [entry.deliver(consumer, now) for entry in idle[:1]]
+        for entry in held.pending.values():
+            if now - entry.taken_at >= self._claim_idle:
+                return [entry.deliver(consumer, now)]
+        return []
 
     def _take_new(self, held: _Stream, consumer: str, count: int, now: float) -> list[Message]:
         messages: list[Message] = []

@@ -110,7 +110,8 @@ end
 return forgotten
 """
 
-# XAUTOCLAIM looks at 10 × count pending entries per call; a take looks this many calls far.
+# XAUTOCLAIM looks at 10 × COUNT (here 1) pending entries per call; a take looks this many
+# calls far.
 _CLAIM_SCANS = 10
 _MAX_CLAIM_EVERY_SECONDS = 5.0
 FORGET_IDLE_MS = 10 * 60 * 1000
@@ -305,8 +306,7 @@ class RedisQueue:
             self._next_forget[(key, group)] = now + self._forget_every
             self._forget(key, group, keeping=consumer)
         if now >= self._next_claim.get((key, group), 0.0):
-            # one at a time: a message that killed its consumer takes no other down with it
-            reclaimed = self._reclaim(key, group, consumer, 1)
+            reclaimed = self._reclaim(key, group, consumer)
             if reclaimed:
                 return reclaimed  # and look again at the next take: there may be more
             self._next_claim[(key, group)] = now + self._claim_every
@@ -318,13 +318,14 @@ class RedisQueue:
                 messages.append(Message(_text(entry_id), _fields(fields), 1, consumer))
         return messages
 
-    def _reclaim(self, key: str, group: str, consumer: str, count: int) -> list[Message]:
-        """Take over messages pending longer than claim_idle_ms, with their delivery counts."""
+    def _reclaim(self, key: str, group: str, consumer: str) -> list[Message]:
+        """Take over the next message pending longer than claim_idle_ms, with its delivery
+        count; one at a time, so that a message that killed its consumer takes no other down."""
         claimed: list[tuple[str, dict[str, bytes]]] = []
         for _ in range(_CLAIM_SCANS):
             start = self._claim_cursors.get((key, group), "0-0")
             reply: Any = self._redis.xautoclaim(
-                key, group, consumer, self._claim_idle_ms, start, count=count
+                key, group, consumer, self._claim_idle_ms, start, count=1
             )
             cursor, entries = _text(reply[0]), reply[1]
             self._claim_cursors[(key, group)] = cursor

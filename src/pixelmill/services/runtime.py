@@ -162,7 +162,7 @@ class Runtime:
                 )
             )
         count = 0
-        for stream, message, upload in jobs:
+        for index, (stream, message, upload) in enumerate(jobs):
             if not upload.is_file():
                 continue
             fields = message(upload.read_bytes())
@@ -172,7 +172,8 @@ class Runtime:
                     break
                 except Unavailable as exc:  # full, or down: the workers make room
                     if self.stop.wait(retry_seconds):
-                        log.warning("stopped with %d jobs still to queue again", len(jobs) - count)
+                        left = len(jobs) - index
+                        log.warning("stopped with up to %d jobs still to queue again", left)
                         return count
                     log.debug("waiting to queue again: %s", exc.detail)
             count += 1
