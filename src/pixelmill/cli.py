@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pixelmill import __version__
-from pixelmill.config import Settings, load_settings
+from pixelmill.config import Settings, SettingsError, load_settings
 from pixelmill.errors import PixelmillError
 
 
@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
-    except (PixelmillError, ValidationError, FileNotFoundError) as exc:
+    except (PixelmillError, SettingsError, ValidationError, FileNotFoundError) as exc:
         print(f"pixelmill: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

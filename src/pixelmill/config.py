@@ -3,15 +3,27 @@
 Sources, strongest first: keyword arguments (tests, the CLI), `PIXELMILL_*` environment
 variables, the YAML file named by `PIXELMILL_CONFIG` (or `--config`), the defaults below.
 Settings are built once at start-up and passed down; nothing reads the environment later.
+
+    load_settings(**overrides)   Settings, or SettingsError: one line naming the variable
+    settings_table()             the README's settings table, between its markers
+    with_settings_table(readme)  the README with the table brought up to date
+                                 (`.venv/bin/python docs/gen_settings.py` writes it)
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,71 +31,105 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from pixelmill.imaging.pipeline import MAX_STEPS
+
 MiB = 1024 * 1024
+ENV_PREFIX = "PIXELMILL_"
+README_MARKERS = ("<!-- settings:start -->", "<!-- settings:end -->")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# the values pixelmill.imaging.ocr.engines.choose takes (imaging does not import config)
+OcrEngine = Literal["auto", "tesseract", "rapidocr"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing, misspelt or out of range; the message is one line for the user."""
 
 
 class Settings(BaseSettings):
     """pixelmill's configuration."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PIXELMILL_", extra="forbid", frozen=True, populate_by_name=True
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, populate_by_name=True
     )
 
-    config: Path | None = Field(None, description="YAML file with settings (env vars win).")
+    config: Path | None = Field(
+        None,
+        description="YAML file of settings, named as here in lower case without the prefix "
+        "(`max_pixels: 1000`); the environment wins over it, command-line flags over both.",
+        json_schema_extra={"unset": "none"},
+    )
 
     # network
     host: str = Field(
         default_factory=lambda: "0.0.0.0" if _in_container() else "127.0.0.1",
-        description="Address to listen on: 127.0.0.1, or 0.0.0.0 inside a container.",
+        description="Address to listen on (`--host` wins).",
+        json_schema_extra={"unset": "`127.0.0.1` (`0.0.0.0` in a container)"},
     )
     port: int = Field(
         8000,
         ge=1,
         le=65535,
         validation_alias=AliasChoices("PIXELMILL_PORT", "PORT"),
-        description="Port to listen on: PIXELMILL_PORT, else PORT, else 8000.",
+        description="Port to listen on (`--port` wins).",
     )
 
     # places
-    data_dir: Path = Field(Path("data"), description="Database, logs and stored files.")
-    results_dir: Path = Field(Path("results"), description="Where final_collage.png is written.")
+    data_dir: Path = Field(
+        Path("data"), description="Database, logs, stored images and `/ocr` uploads."
+    )
+    results_dir: Path = Field(Path("results"), description="Where `final_collage.png` is written.")
     files_root: Path | None = Field(
-        None, description="Root of server-side files for /pipeline (default <data dir>/files)."
+        None,
+        description="Server-side files `/pipeline` may read; a path leading outside is a 403.",
+        json_schema_extra={"unset": "`<data dir>/files`"},
     )
     log_file: Path | None = Field(
-        None, description="Log file (default <data dir>/logs/pixelmill.log); stderr gets it too."
+        None,
+        description="Log file, rotated at 10 MiB with 5 kept; stderr gets the log too.",
+        json_schema_extra={"unset": "`<data dir>/logs/pixelmill.log`"},
     )
-    log_level: str = Field("INFO", description="Logging level name.")
+    log_level: LogLevel = Field(
+        "INFO", description="Least severe level logged; any case (`debug` is `DEBUG`)."
+    )
 
     # database, queues, stored files
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL (postgresql+psycopg://... in production); "
-        "default: SQLite at <data dir>/pixelmill.db.",
+        description="SQLAlchemy URL; `postgresql://...` (PostgreSQL in production) uses psycopg 3.",
+        json_schema_extra={"unset": "SQLite at `<data dir>/pixelmill.db`"},
     )
     redis_url: str | None = Field(
         None,
-        description="Redis URL; set it to run queues and broadcast through Redis and workers "
-        "as separate processes. Unset: the embedded default (in-process queues and workers).",
+        description="Redis URL; set it to run queues and websocket broadcast through Redis, "
+        "workers as separate processes and more than one API process.",
+        json_schema_extra={"unset": "none: embedded (in-process queues and workers)"},
     )
     redis_prefix: str = Field(
         "pixelmill", min_length=1, description="Prefix of every Redis key and stream."
     )
     storage_dir: Path | None = Field(
-        None, description="Where processed images are stored (default <data dir>/images)."
+        None,
+        description="Where stored images (captions, faces) go on this machine.",
+        json_schema_extra={"unset": "`<data dir>/images`"},
     )
     storage_url: str | None = Field(
         None,
-        description="Where stored images live, shared by every process: file:///abs/path or "
-        "s3://bucket/optional/prefix. Unset: the storage dir on this machine. S3 credentials "
-        "come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by boto3 itself.",
+        description="Where stored images live, shared by every process and machine: "
+        "`s3://bucket/optional/prefix` or `file:///abs/path`. S3 credentials come from "
+        "`AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, read by boto3 itself.",
+        json_schema_extra={"unset": "none: the storage dir"},
     )
     s3_endpoint_url: str | None = Field(
-        None, description="S3 endpoint for MinIO, Ceph, R2 ... (unset: AWS)."
+        None,
+        description="Endpoint of an S3-compatible store: MinIO, Ceph, R2 ...",
+        json_schema_extra={"unset": "AWS"},
     )
-    s3_region: str | None = Field(None, description="S3 region (unset: boto3's default).")
+    s3_region: str | None = Field(
+        None, description="S3 region.", json_schema_extra={"unset": "boto3's default"}
+    )
     queue_max_length: int = Field(
-        10_000, ge=1, description="Messages a queue may hold; past it, new jobs get a 503."
+        10_000, ge=1, description="Messages a stream may hold; past it, new jobs get a 503."
     )
     max_deliveries: int = Field(
         5, ge=1, description="Deliveries of a message before it goes to the dead-letter stream."
@@ -103,9 +149,9 @@ class Settings(BaseSettings):
     )
     run_workers: bool | None = Field(
         None,
-        description="Run the background services (captioner, storer) inside `serve`. "
-        "Default: yes in the embedded mode, no when Redis is configured (run "
-        "`pixelmill worker ...` processes instead).",
+        description="Run the background services (captioner, storer, faces) inside `serve`; "
+        "with Redis, `pixelmill worker ...` processes usually run them instead.",
+        json_schema_extra={"unset": "yes when embedded, no with Redis"},
     )
     heartbeat_seconds: float = Field(
         5.0, gt=0, description="How often workers report that they are alive."
@@ -113,7 +159,9 @@ class Settings(BaseSettings):
 
     # captions
     caption_font: str | None = Field(
-        None, description="Font for captions: a file path or a family name (default DejaVu Sans)."
+        None,
+        description="Font for captions: a file path or a family name.",
+        json_schema_extra={"unset": "DejaVu Sans, else the packaged Noto Sans"},
     )
     caption_font_size: int = Field(12, ge=4, le=512, description="Caption font size in pixels.")
     caption_overlay: bool = Field(
@@ -124,59 +172,81 @@ class Settings(BaseSettings):
         30, ge=8, le=4096, description="Smallest face side to detect, in pixels."
     )
     faces_model: Path | None = Field(
-        None, description="A YuNet ONNX model file for cv2.FaceDetectorYN (default: Haar)."
+        None,
+        description="A YuNet ONNX model file for `cv2.FaceDetectorYN`.",
+        json_schema_extra={"unset": "none: Haar cascade"},
     )
     max_websocket_clients: int = Field(
-        10_000, ge=1, description="Websocket clients on /faces per API process."
+        10_000,
+        ge=1,
+        description="Websocket clients on `/faces` per API process; past it, new ones are "
+        "closed with 1013 (try again later).",
     )
 
     # ocr
-    ocr_engine: str = Field(
+    ocr_engine: OcrEngine = Field(
         "auto",
-        description="OCR engine: `tesseract`, `rapidocr` (the pure-PyPI fallback) or `auto` "
-        "(Tesseract when its binary is installed, else the fallback).",
+        description="OCR engine: `tesseract`, `rapidocr` (installed with pixelmill by pip) or "
+        "`auto` (Tesseract when its binary is installed, else RapidOCR).",
     )
-    ocr_lang: str = Field("eng", description="Default OCR language(s), Tesseract style: eng+rus.")
+    ocr_lang: str = Field(
+        "eng",
+        description="Languages `/ocr` reads when a request names none, Tesseract's names "
+        "joined by `+`: `eng+rus`.",
+    )
     tmp_dir: Path | None = Field(
-        None, description="Where uploads to /ocr are kept (default <data dir>/tmp)."
+        None,
+        description="Where uploads to `/ocr` are kept, pruned by count and by age (below).",
+        json_schema_extra={"unset": "`<data dir>/tmp`"},
     )
-    tmp_max_files: int = Field(200, ge=0, description="Uploads kept in the tmp dir at most.")
+    tmp_max_files: int = Field(
+        200, ge=0, description="Uploads kept in the tmp dir at most; the oldest go first."
+    )
     tmp_max_age_seconds: int = Field(
         24 * 3600, ge=0, description="Uploads older than this are removed from the tmp dir."
     )
 
     max_description_chars: int = Field(
-        200, ge=1, le=200, description="Caption text limit, in characters (at most 200)."
+        200, ge=1, le=200, description="Caption text limit, in characters."
     )
 
     # limits
-    max_upload_bytes: int = Field(25 * MiB, ge=1, description="Largest uploaded file (413).")
-    max_request_bytes: int = Field(100 * MiB, ge=1, description="Largest request body (413).")
+    max_upload_bytes: int = Field(25 * MiB, ge=1, description="Largest uploaded file: 413.")
+    max_request_bytes: int = Field(100 * MiB, ge=1, description="Largest request body: 413.")
     max_pixels: int = Field(
         50_000_000,
         ge=1,
-        description="Largest decoded image, in pixels, checked from the header (413).",
+        description="Largest input image, in pixels, checked from its header: 413.",
     )
     max_output_pixels: int = Field(
         100_000_000, ge=1, description="Largest image pixelmill will make (collage, resize): 413."
     )
-    max_collage_images: int = Field(16, ge=2, le=64, description="Images per /process request.")
+    max_collage_images: int = Field(
+        16, ge=2, le=64, description="Images in one collage (`/process`, `pixelmill collage`)."
+    )
     max_operations: int = Field(
-        64, ge=1, le=1000, description="Operations in one chain (/pipeline, /v1/transform): 422."
+        MAX_STEPS,
+        ge=1,
+        le=1000,
+        description="Operations in one chain (`/pipeline`, `/v1/transform`, `pixelmill run`): 422.",
     )
 
     # execution
     process_workers: int | None = Field(
-        None, ge=1, description="Worker processes (default: the CPUs this process may use)."
+        None, ge=1, description="Worker processes.", json_schema_extra={"unset": "CPUs available"}
     )
     thread_workers: int | None = Field(
-        None, ge=1, description="Threads per worker process (default: the CPUs it may use)."
+        None,
+        ge=1,
+        description="Threads per worker process.",
+        json_schema_extra={"unset": "CPUs available"},
     )
     max_in_flight: int | None = Field(
         None,
         ge=1,
         description="Requests doing CPU work (collage, pipeline, transform, OCR) at once in one "
-        "API process; past it, 429 with Retry-After (default: 16 per worker process, at least 32).",
+        "API process; past it, 429 with Retry-After.",
+        json_schema_extra={"unset": "16 per worker process, at least 32"},
     )
     processing_timeout_seconds: float = Field(
         300.0,
@@ -198,7 +268,8 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         "",
         description="API keys, comma-separated; when set, requests need `Authorization: Bearer "
-        "<key>` or `X-API-Key: <key>` (empty: no keys asked).",
+        "<key>` or `X-API-Key: <key>`.",
+        json_schema_extra={"unset": "empty: no keys asked"},
     )
 
     @field_validator(
@@ -220,10 +291,22 @@ class Settings(BaseSettings):
         """`PIXELMILL_REDIS_URL=` (set but empty, as compose files often leave it) means unset."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("log_level", "ocr_engine", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any, info: ValidationInfo) -> Any:
+        """`debug` is `DEBUG`, `Tesseract` is `tesseract`: the word is what counts."""
+        if info.field_name is None or not isinstance(value, str):
+            return value
+        words = get_args(cls.model_fields[info.field_name].annotation)
+        return next((word for word in words if word.lower() == value.strip().lower()), value)
+
     @model_validator(mode="after")
     def _request_holds_a_file(self) -> Settings:
         if self.max_request_bytes < self.max_upload_bytes:
-            raise ValueError("max_request_bytes must be at least max_upload_bytes")
+            raise ValueError(
+                f"{variable('max_request_bytes')} ({self.max_request_bytes}) must be at least "
+                f"{variable('max_upload_bytes')} ({self.max_upload_bytes})"
+            )
         return self
 
     @property
@@ -267,8 +350,106 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment, the YAML file and explicit overrides."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Build settings from the environment, the YAML file and explicit overrides.
+
+    A bad value is a SettingsError of one line naming the variable and what it takes:
+    `PIXELMILL_OCR_ENGINE should be 'auto', 'tesseract' or 'rapidocr' (got 'tesseratc')`.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        yaml_file = given.get("config") or os.environ.get(f"{ENV_PREFIX}CONFIG")
+        problems = (_problem(error, given, yaml_file) for error in exc.errors())
+        raise SettingsError("; ".join(problems)) from None
+
+
+def variable(name: str) -> str:
+    """The environment variable of a setting: `ocr_engine` -> `PIXELMILL_OCR_ENGINE`."""
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table: variable, default, what it accepts, what it means."""
+    schema = Settings.model_json_schema(by_alias=False)["properties"]
+    lines = ["| variable | default | accepts | meaning |", "|---|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        first, *others = _variables(name)
+        shown = f"`{first}`" + "".join(f" (else `{other}`)" for other in others)
+        meaning = (info.description or "").replace("|", "\\|")
+        lines.append(
+            f"| {shown} | {_default_text(name, schema[name])} | {_accepts(schema[name])} "
+            f"| {meaning} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def with_settings_table(readme: str) -> str:
+    """`readme` with `settings_table()` between its two markers."""
+    start, end = README_MARKERS
+    before, found_start, rest = readme.partition(start + "\n")
+    _, found_end, after = rest.partition(end)
+    if not (found_start and found_end):
+        raise ValueError(f"the README has no {start} ... {end} block")
+    return before + found_start + settings_table() + found_end + after
+
+
+def _problem(error: Any, given: dict[str, Any], yaml_file: str | None) -> str:
+    """One pydantic error as the user should read it, naming the variable, not the field."""
+    if not error["loc"]:  # a check across settings, worded with the variables already
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = str(error["loc"][0])  # a field, or one of its aliases (PIXELMILL_PORT)
+    field = next((f for f in Settings.model_fields if name in (f, *_variables(f))), None)
+    if field is None:
+        return f"{name}{f' in {yaml_file}' if yaml_file else ''} is not a setting"
+    names = _variables(field)
+    if field in given:
+        where = field
+    elif any(n in os.environ for n in names):
+        where = next(n for n in names if n in os.environ)
+    else:
+        where = names[0] + (f" ({field} in {yaml_file})" if yaml_file else "")
+    reason = str(error["msg"]).replace("Input should be", "should be", 1)
+    return f"{where} {reason[:1].lower()}{reason[1:]} (got {error['input']!r})"
+
+
+def _variables(name: str) -> list[str]:
+    """The environment variables a setting is read from, strongest first."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [variable(name)]
+
+
+def _default_text(name: str, schema: dict[str, Any]) -> str:
+    if "unset" in schema:  # computed at start-up, or None meaning something
+        return str(schema["unset"])
+    value = schema["default"]
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if schema.get("format") == "path":
+        return f"`./{value}`"
+    if name.endswith("_bytes") and value % MiB == 0:
+        return f"`{value}` ({value // MiB} MiB)"
+    return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
+
+
+def _accepts(schema: dict[str, Any]) -> str:
+    """ "integer, 1 to 65535" from the field's JSON schema."""
+    kind = next((s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"), schema)
+    if "enum" in kind:
+        return "one of " + ", ".join(f"`{word}`" for word in kind["enum"])
+    if kind["type"] == "boolean":
+        return "`true` or `false`"
+    if kind["type"] == "string":
+        return "path" if kind.get("format") == "path" else "text"
+    low, high = kind.get("minimum"), kind.get("maximum")
+    text = "integer" if kind["type"] == "integer" else "number"
+    if low is not None and high is not None:
+        return f"{text}, {low:g} to {high:g}"
+    if "exclusiveMinimum" in kind:
+        return f"{text} > {kind['exclusiveMinimum']:g}"
+    return f"{text} ≥ {low:g}" if low is not None else text
 
 
 def _yaml_file(init_settings: PydanticBaseSettingsSource) -> Path | None:
