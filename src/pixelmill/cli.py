@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pixelmill import __version__
 from pixelmill.config import Settings, SettingsError, load_settings
 from pixelmill.errors import PixelmillError
+from pixelmill.services.registry import SERVICES
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(run=_migrate)
 
     worker = commands.add_parser("worker", help="run background services (needs Redis)")
-    worker.add_argument("service", choices=["captioner", "storer", "faces", "all"])
+    worker.add_argument("service", choices=[*(service.name for service in SERVICES), "all"])
     worker.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
     worker.set_defaults(run=_worker)
     return parser
@@ -245,7 +246,7 @@ def _worker(args: argparse.Namespace) -> int:
     from pixelmill.execution.memory import keep_freed_buffers
     from pixelmill.jobs.worker import install_signal_handlers
     from pixelmill.log import setup_logging
-    from pixelmill.services.runtime import SERVICES, Runtime
+    from pixelmill.services.runtime import Runtime
 
     settings: Settings = load_settings(config=args.config)
     if settings.redis_url is None:
@@ -260,7 +261,7 @@ def _worker(args: argparse.Namespace) -> int:
     runtime = Runtime.open(settings)
     hard_stop = threading.Event()
     install_signal_handlers(runtime.stop, hard_stop)
-    runtime.start_workers(SERVICES if args.service == "all" else (args.service,))
+    runtime.start_workers([s for s in SERVICES if args.service in ("all", s.name)])
     try:
         while not runtime.stop.wait(0.5):
             pass

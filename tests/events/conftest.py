@@ -11,16 +11,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import redis
 import uvicorn
 from fastapi import FastAPI, WebSocket
 
 from pixelmill.events import Broadcaster, Hub, MemoryBroadcaster, RedisBroadcaster
+from pixelmill.redis_client import connect as connect_redis
 from tests.redis_server import SHARED_REDIS_URL
 
 CHANNEL = "faces"
 
 # `connect()` gives a broadcaster as another process would hold it: on Redis a new object
-# with its own connections, in memory the same object (it only reaches its own process).
+# with its own client, in memory the same object (it only reaches its own process).
 Connect = Callable[[], Broadcaster]
 
 
@@ -28,13 +30,15 @@ Connect = Callable[[], Broadcaster]
 def connect(request: pytest.FixtureRequest) -> Iterator[Connect]:
     """Factory of broadcasters sharing one channel space, in memory or on Redis."""
     opened: list[Broadcaster] = []
+    clients: list[redis.Redis] = []
     prefix = request.getfixturevalue("redis_prefix") if request.param == "redis" else ""
     memory = MemoryBroadcaster()
 
     def connect_() -> Broadcaster:
         broadcaster: Broadcaster
         if request.param == "redis":
-            broadcaster = RedisBroadcaster(SHARED_REDIS_URL, prefix)
+            clients.append(connect_redis(SHARED_REDIS_URL))
+            broadcaster = RedisBroadcaster(clients[-1], prefix, url=SHARED_REDIS_URL)
         else:
             broadcaster = memory
         opened.append(broadcaster)
@@ -43,6 +47,8 @@ def connect(request: pytest.FixtureRequest) -> Iterator[Connect]:
     yield connect_
     for broadcaster in opened:
         broadcaster.close()
+    for client in clients:
+        client.close()
     memory.close()
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
 
 import pytest
 import redis
 
-from pixelmill.config import Settings
 from pixelmill.errors import Unavailable
-from pixelmill.events import MemoryBroadcaster, RedisBroadcaster, make_broadcaster
+from pixelmill.events import MemoryBroadcaster, RedisBroadcaster
+from pixelmill.redis_client import connect as connect_redis
 from tests.events.conftest import CHANNEL, Connect
 from tests.events.listening import Listener, eventually, until_heard
 from tests.redis_server import SHARED_REDIS_URL
@@ -108,23 +107,12 @@ def test_a_closed_broadcaster_refuses_to_publish_and_ends_its_subscriptions(
     asyncio.run(scenario())
 
 
-def test_make_broadcaster_follows_the_settings(make_settings: Callable[..., Settings]) -> None:
-    memory = make_broadcaster(make_settings())
-    on_redis = make_broadcaster(make_settings(redis_url=SHARED_REDIS_URL, redis_prefix="p1"))
-    try:
-        assert isinstance(memory, MemoryBroadcaster)
-        assert isinstance(on_redis, RedisBroadcaster)
-        assert on_redis.channel("faces") == "p1:events:faces"
-    finally:
-        memory.close()
-        on_redis.close()
-
-
 @pytest.mark.redis
 def test_messages_travel_on_the_prefixed_redis_channel(
     redis_prefix: str, redis_client: redis.Redis
 ) -> None:
-    broadcaster = RedisBroadcaster(SHARED_REDIS_URL, redis_prefix)
+    client = connect_redis(SHARED_REDIS_URL)
+    broadcaster = RedisBroadcaster(client, redis_prefix, url=SHARED_REDIS_URL)
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     try:
         pubsub.subscribe(f"{redis_prefix}:events:faces")
@@ -136,6 +124,7 @@ def test_messages_travel_on_the_prefixed_redis_channel(
     finally:
         pubsub.close()
         broadcaster.close()
+        client.close()
 
 
 def test_a_subscriber_that_falls_behind_loses_messages_not_memory(

@@ -12,6 +12,7 @@ import pytest
 
 from pixelmill.errors import Unavailable
 from pixelmill.events import RedisBroadcaster
+from pixelmill.redis_client import connect
 from tests.events.conftest import CHANNEL
 from tests.events.listening import Listener, eventually, until_heard
 from tests.redis_server import RedisServer
@@ -21,9 +22,11 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def broadcaster(own_redis: RedisServer) -> Iterator[RedisBroadcaster]:
+    client = connect(own_redis.url, socket_timeout=1.0, socket_connect_timeout=0.5)
     broadcaster = RedisBroadcaster(
-        own_redis.url,
+        client,
         "pixelmill",
+        url=own_redis.url,
         socket_timeout=1.0,
         socket_connect_timeout=0.5,
         silence_seconds=0.5,
@@ -32,6 +35,7 @@ def broadcaster(own_redis: RedisServer) -> Iterator[RedisBroadcaster]:
     )
     yield broadcaster
     broadcaster.close()
+    client.close()
 
 
 def logged(caplog: pytest.LogCaptureFixture, level: int, text: str) -> list[str]:

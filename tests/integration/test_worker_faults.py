@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pixelmill.jobs.redis_queue import RedisQueue
+from pixelmill.redis_client import connect
 from pixelmill.services import captions
 from tests.images import encode, photo
 from tests.redis_server import SHARED_REDIS_URL
@@ -29,7 +30,8 @@ def minor_faults(pid: int) -> int:
 
 
 def test_a_captioner_faults_in_no_pages_per_message(tmp_path: Path, redis_prefix: str) -> None:
-    queue = RedisQueue(SHARED_REDIS_URL, redis_prefix, max_length=10_000, claim_idle_ms=60_000)
+    client = connect(SHARED_REDIS_URL)
+    queue = RedisQueue(client, redis_prefix, max_length=10_000, claim_idle_ms=60_000)
     images = [encode(photo(640, 480, seed=i), ".jpg") for i in range(4)]
     now = datetime.now(UTC)
     for i in range(MESSAGES):
@@ -54,5 +56,5 @@ def test_a_captioner_faults_in_no_pages_per_message(tmp_path: Path, redis_prefix
         per_message = (minor_faults(worker.pid) - faults) / (MESSAGES - done)
     finally:
         stop(worker)
-        queue.close()
+        client.close()
     assert per_message < 50, f"{per_message:.0f} page faults per message"

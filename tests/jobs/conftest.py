@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pixelmill.jobs import JobQueue, MemoryQueue, RedisQueue
-from tests.redis_server import (
-    SHARED_REDIS_URL,
-)
+from pixelmill.redis_client import connect
+from tests.redis_server import SHARED_REDIS_URL
 
 OpenQueue = Callable[..., JobQueue]
 
@@ -19,13 +18,12 @@ def open_queue(request: pytest.FixtureRequest) -> Iterator[OpenQueue]:
     """Factory: `open_queue(max_length=..., claim_idle_ms=...)`, in memory or on Redis."""
     opened: list[JobQueue] = []
     prefix = request.getfixturevalue("redis_prefix") if request.param == "redis" else ""
+    client = connect(SHARED_REDIS_URL)  # connects on first use: the memory kind never does
 
     def open_(*, max_length: int = 100, claim_idle_ms: int = 60_000) -> JobQueue:
         queue: JobQueue
         if request.param == "redis":
-            queue = RedisQueue(
-                SHARED_REDIS_URL, prefix, max_length=max_length, claim_idle_ms=claim_idle_ms
-            )
+            queue = RedisQueue(client, prefix, max_length=max_length, claim_idle_ms=claim_idle_ms)
         else:
             queue = MemoryQueue(max_length, claim_idle_ms=claim_idle_ms)
         opened.append(queue)
@@ -34,3 +32,4 @@ def open_queue(request: pytest.FixtureRequest) -> Iterator[OpenQueue]:
     yield open_
     for queue in opened:
         queue.close()
+    client.close()

@@ -12,6 +12,7 @@ import pytest
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs import Message, QueueDown, RedisQueue, run_worker
+from pixelmill.redis_client import connect
 from tests.jobs.waiting import wait_until
 from tests.redis_server import RedisServer
 
@@ -23,16 +24,9 @@ GROUP = "captioner"
 
 @pytest.fixture
 def queue(own_redis: RedisServer) -> Iterator[RedisQueue]:
-    queue = RedisQueue(
-        own_redis.url,
-        "pixelmill",
-        max_length=100,
-        claim_idle_ms=200,
-        socket_timeout=1.0,
-        socket_connect_timeout=0.5,
-    )
-    yield queue
-    queue.close()
+    client = connect(own_redis.url, socket_timeout=1.0, socket_connect_timeout=0.5)
+    yield RedisQueue(client, "pixelmill", max_length=100, claim_idle_ms=200)
+    client.close()
 
 
 def test_the_same_queue_works_again_after_redis_restarts(

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from pixelmill.config import Settings
-from pixelmill.jobs import Heartbeats, MemoryHeartbeats, RedisHeartbeats, make_heartbeats
+from pixelmill.jobs import Heartbeats, MemoryHeartbeats, RedisHeartbeats
+from pixelmill.redis_client import connect
 from tests.jobs.waiting import wait_until
 from tests.redis_server import SHARED_REDIS_URL
 
@@ -19,21 +19,16 @@ OpenHeartbeats = Callable[[float], Heartbeats]
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def open_heartbeats(request: pytest.FixtureRequest) -> Iterator[OpenHeartbeats]:
     """Factory: heartbeats with the given interval, in memory or on Redis."""
-    opened: list[Heartbeats] = []
     prefix = request.getfixturevalue("redis_prefix") if request.param == "redis" else ""
+    client = connect(SHARED_REDIS_URL)  # connects on first use: the memory kind never does
 
     def open_(seconds: float) -> Heartbeats:
-        heartbeats: Heartbeats
         if request.param == "redis":
-            heartbeats = RedisHeartbeats(SHARED_REDIS_URL, prefix, heartbeat_seconds=seconds)
-        else:
-            heartbeats = MemoryHeartbeats(heartbeat_seconds=seconds)
-        opened.append(heartbeats)
-        return heartbeats
+            return RedisHeartbeats(client, prefix, heartbeat_seconds=seconds)
+        return MemoryHeartbeats(heartbeat_seconds=seconds)
 
     yield open_
-    for heartbeats in opened:
-        heartbeats.close()
+    client.close()
 
 
 def test_consumers_that_beat_are_alive(open_heartbeats: OpenHeartbeats) -> None:
@@ -55,17 +50,10 @@ def test_silence_for_three_intervals_means_gone(open_heartbeats: OpenHeartbeats)
 
 @pytest.mark.redis
 def test_a_beat_is_an_expiring_key(redis_prefix: str, redis_client: redis.Redis) -> None:
-    heartbeats = RedisHeartbeats(SHARED_REDIS_URL, redis_prefix, heartbeat_seconds=5.0)
-    heartbeats.beat("captioner", "host-1")
-    heartbeats.close()
+    client = connect(SHARED_REDIS_URL)
+    RedisHeartbeats(client, redis_prefix, heartbeat_seconds=5.0).beat("captioner", "host-1")
+    client.close()
 
     key = f"{redis_prefix}:heartbeat:captioner:host-1"
     assert 0 < redis_client.pttl(key) <= 15_000
     assert abs(float(redis_client.get(key) or 0) - time.time()) < 60
-
-
-def test_the_settings_choose_the_heartbeats(make_settings: Callable[..., Settings]) -> None:
-    assert isinstance(make_heartbeats(make_settings()), MemoryHeartbeats)
-    on_redis = make_heartbeats(make_settings(redis_url="redis://127.0.0.1:1/0"))
-    assert isinstance(on_redis, RedisHeartbeats)
-    on_redis.close()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import pytest
 
-from pixelmill.config import Settings
 from pixelmill.errors import Unavailable
-from pixelmill.jobs import JobQueue, MemoryQueue, QueueDown, RedisQueue, make_queue
+from pixelmill.jobs import JobQueue, QueueDown
 from pixelmill.jobs.queue import DEAD_DELIVERIES, DEAD_GROUP, DEAD_ID, DEAD_REASON, Message
 from tests.images import encode, photo
 from tests.jobs.conftest import OpenQueue
@@ -242,11 +240,3 @@ def test_a_message_needs_fields_of_bytes(open_queue: OpenQueue) -> None:
 
 def test_ping(open_queue: OpenQueue) -> None:
     assert open_queue().ping()
-
-
-def test_the_settings_choose_the_queue(make_settings: Callable[..., Settings]) -> None:
-    assert isinstance(make_queue(make_settings()), MemoryQueue)
-
-    queue = make_queue(make_settings(redis_url="redis://127.0.0.1:1/0"))
-    assert isinstance(queue, RedisQueue)
-    queue.close()

@@ -12,6 +12,7 @@ import redis
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs import RedisQueue
+from pixelmill.redis_client import connect
 from tests.redis_server import SHARED_REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -22,9 +23,9 @@ GROUP = "captioner"
 
 @pytest.fixture
 def queue(redis_prefix: str) -> Iterator[RedisQueue]:
-    queue = RedisQueue(SHARED_REDIS_URL, redis_prefix, max_length=100, claim_idle_ms=500)
-    yield queue
-    queue.close()
+    client = connect(SHARED_REDIS_URL)
+    yield RedisQueue(client, redis_prefix, max_length=100, claim_idle_ms=500)
+    client.close()
 
 
 def test_streams_live_under_the_prefix(
@@ -83,9 +84,9 @@ def test_the_dead_letter_stream_holds_the_reason_and_the_original(
 
 def test_the_bound_holds_across_processes(redis_prefix: str, redis_client: redis.Redis) -> None:
     """Two API processes (two RedisQueue objects), many threads: never more than the bound."""
+    clients = [connect(SHARED_REDIS_URL) for _ in range(2)]
     queues = [
-        RedisQueue(SHARED_REDIS_URL, redis_prefix, max_length=10, claim_idle_ms=60_000)
-        for _ in range(2)
+        RedisQueue(client, redis_prefix, max_length=10, claim_idle_ms=60_000) for client in clients
     ]
     accepted: list[str] = []
     refused: list[Unavailable] = []
@@ -107,8 +108,8 @@ def test_the_bound_holds_across_processes(redis_prefix: str, redis_client: redis
         thread.start()
     for thread in threads:
         thread.join()
-    for queue in queues:
-        queue.close()
+    for client in clients:
+        client.close()
 
     assert (len(accepted), len(refused)) == (10, 30)
     stream = [i.decode() for i, _ in redis_client.xrange(f"{redis_prefix}:captions:in")]
@@ -177,8 +178,9 @@ def test_consumers_idle_long_and_holding_nothing_are_forgotten_by_the_others(
     redis_prefix: str, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = f"{redis_prefix}:captions:in"
+    client = connect(SHARED_REDIS_URL)
     queue = RedisQueue(
-        SHARED_REDIS_URL,
+        client,
         redis_prefix,
         max_length=100,
         claim_idle_ms=60_000,
@@ -202,14 +204,15 @@ def test_consumers_idle_long_and_holding_nothing_are_forgotten_by_the_others(
         assert consumers(redis_client, key) == {"busy": 1, "live": 0}
         assert "forgot 1 consumer(s)" in caplog.text and "killed" in caplog.text
     finally:
-        queue.close()
+        client.close()
 
 
 def test_forgetting_consumers_of_a_lost_stream_is_no_outage(
     redis_prefix: str, redis_client: redis.Redis
 ) -> None:
+    client = connect(SHARED_REDIS_URL)
     queue = RedisQueue(
-        SHARED_REDIS_URL, redis_prefix, max_length=100, claim_idle_ms=500, forget_every_seconds=0
+        client, redis_prefix, max_length=100, claim_idle_ms=500, forget_every_seconds=0
     )
     try:
         queue.put(STREAM, {"n": b"1"})
@@ -222,4 +225,4 @@ def test_forgetting_consumers_of_a_lost_stream_is_no_outage(
         [second] = queue.take(STREAM, GROUP, "c1")
         assert second.fields == {"n": b"2"}
     finally:
-        queue.close()
+        client.close()

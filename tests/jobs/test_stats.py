@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from pixelmill.jobs.stats import BUCKETS, JobStats, MemoryJobStats, RedisJobStats
+from pixelmill.redis_client import connect
 from tests.redis_server import SHARED_REDIS_URL
 
 
@@ -15,9 +16,11 @@ def stats(request: pytest.FixtureRequest) -> Iterator[JobStats]:
     if request.param == "memory":
         yield MemoryJobStats()
         return
-    made = RedisJobStats(SHARED_REDIS_URL, request.getfixturevalue("redis_prefix"))
+    client = connect(SHARED_REDIS_URL)
+    made = RedisJobStats(client, request.getfixturevalue("redis_prefix"))
     yield made
     made.close()
+    client.close()
 
 
 def test_recorded_outcomes_and_durations_are_read_back(stats: JobStats) -> None:

@@ -25,6 +25,7 @@ from pixelmill.jobs import (
     run_worker,
 )
 from pixelmill.jobs.queue import DEAD_REASON
+from pixelmill.redis_client import connect
 from tests.jobs.conftest import OpenQueue
 from tests.jobs.waiting import wait_until
 from tests.redis_server import SHARED_REDIS_URL
@@ -109,7 +110,8 @@ def test_stop_finishes_the_message_in_hand_and_takes_no_other(open_queue: OpenQu
 def test_a_worker_that_stops_leaves_the_consumer_group(
     redis_prefix: str, redis_client: redis.Redis
 ) -> None:
-    queue = RedisQueue(SHARED_REDIS_URL, redis_prefix, max_length=100, claim_idle_ms=60_000)
+    client = connect(SHARED_REDIS_URL)
+    queue = RedisQueue(client, redis_prefix, max_length=100, claim_idle_ms=60_000)
     key = f"{redis_prefix}:{STREAM}"
     try:
         queue.put(STREAM, {"n": b"1"})
@@ -120,7 +122,7 @@ def test_a_worker_that_stops_leaves_the_consumer_group(
         assert redis_client.xinfo_consumers(key, GROUP) == []
         assert redis_client.xinfo_groups(key)[0]["consumers"] == 0
     finally:
-        queue.close()
+        client.close()
 
 
 def test_a_component_down_in_the_handler_is_not_the_messages_fault(

@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pixelmill.services import captions
-from pixelmill.services.runtime import Runtime
+from pixelmill.services.accept import accept
+from pixelmill.services.resources import Resources
 from tests.images import encode, photo
 
 
-def accept(runtime: Runtime, count: int) -> list[str]:
+def accept_captions(runtime: Resources, count: int) -> list[str]:
     """COUNT uploads accepted as the API does: a queued row each, and a message on the inbox."""
     ids = []
     for i in range(count):
         id, now, data = f"{i:032x}", datetime.now(UTC), encode(photo(80, 60, seed=i), ".jpg")
-        runtime.accept(
+        accept(
+            runtime,
             captions.INBOX,
             id,
             data,

@@ -14,12 +14,13 @@ from pixelmill.config import Settings
 from pixelmill.jobs import run_worker
 from pixelmill.jobs.queue import Message
 from pixelmill.services import captions
+from pixelmill.services.registry import CAPTIONER, STORER
 from pixelmill.services.runtime import Runtime
 from pixelmill.storage.db import Database
 from pixelmill.storage.models import Status
 from tests.jobs.waiting import wait_until
 from tests.server import free_port
-from tests.services.accepting import accept
+from tests.services.accepting import accept_captions
 
 KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -36,7 +37,7 @@ def runtime(
 
 
 def handlers(runtime: Runtime) -> tuple[captions.Captioner, captions.Storer]:
-    captioner, storer = runtime._handler(captions.CAPTIONER), runtime._handler(captions.STORER)
+    captioner, storer = CAPTIONER.handler(runtime), STORER.handler(runtime)
     assert isinstance(captioner, captions.Captioner) and isinstance(storer, captions.Storer)
     runtime.handlers += [captioner, storer]  # closed with the runtime
     return captioner, storer
@@ -47,11 +48,11 @@ def take(runtime: Runtime, stream: str, group: str) -> list[Message]:
 
 
 def test_a_batch_is_captioned_stored_and_can_be_stored_again(runtime: Runtime) -> None:
-    ids = accept(runtime, 5)
+    ids = accept_captions(runtime, 5)
     captioner, storer = handlers(runtime)
 
-    captioner.many(take(runtime, captions.INBOX, captions.CAPTIONER))
-    results = take(runtime, captions.OUTBOX, captions.STORER)
+    captioner.many(take(runtime, captions.INBOX, CAPTIONER.name))
+    results = take(runtime, captions.OUTBOX, STORER.name)
     assert [m.fields["id"].decode() for m in results] == ids  # in order, one result each
     storer.many(results)
     storer.many(results)  # redelivered whole: the same files, one row each
@@ -73,11 +74,11 @@ def test_a_batch_is_captioned_stored_and_can_be_stored_again(runtime: Runtime) -
 def test_a_failure_notice_in_a_batch_marks_its_row_failed_and_the_rest_stored(
     runtime: Runtime,
 ) -> None:
-    ids = accept(runtime, 3)
-    inbox = take(runtime, captions.INBOX, captions.CAPTIONER)
+    ids = accept_captions(runtime, 3)
+    inbox = take(runtime, captions.INBOX, CAPTIONER.name)
     captioner, storer = handlers(runtime)
     captioner.many(inbox[::2])
-    results = take(runtime, captions.OUTBOX, captions.STORER)
+    results = take(runtime, captions.OUTBOX, STORER.name)
     notice = Message(
         "9-0",
         {
@@ -100,15 +101,15 @@ def test_a_failure_notice_in_a_batch_marks_its_row_failed_and_the_rest_stored(
 def test_a_database_outage_is_waited_out_not_blamed_on_the_messages(
     runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ids = accept(runtime, 4)
+    ids = accept_captions(runtime, 4)
     captioner, storer = handlers(runtime)
-    captioner.many(take(runtime, captions.INBOX, captions.CAPTIONER))
+    captioner.many(take(runtime, captions.INBOX, CAPTIONER.name))
     working = storer.database
     storer.database = Database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/down")
     stop = threading.Event()
     worker = threading.Thread(
         target=run_worker,
-        args=(runtime.queue, captions.OUTBOX, captions.STORER, "storer-1", storer),
+        args=(runtime.queue, captions.OUTBOX, STORER.name, "storer-1", storer),
         kwargs={"stop": stop, "max_deliveries": 2, "block_ms": 20, "max_backoff_seconds": 0.1},
     )
     worker.start()

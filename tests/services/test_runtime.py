@@ -10,10 +10,11 @@ import pytest
 from pixelmill.config import Settings
 from pixelmill.errors import InvalidParameter
 from pixelmill.services import faces
+from pixelmill.services.accept import accept
 from pixelmill.services.runtime import Runtime
 from tests.images import encode, photo
 from tests.jobs.waiting import wait_until
-from tests.services.accepting import accept
+from tests.services.accepting import accept_captions
 
 
 @pytest.mark.postgres
@@ -26,7 +27,8 @@ def test_a_row_the_database_refuses_is_a_422_and_nothing_is_kept(
         now = datetime.now(UTC)
         repository = runtime.face_repository
         with pytest.raises(InvalidParameter, match="cannot store"):
-            runtime.accept(
+            accept(
+                runtime,
                 faces.INBOX,
                 "a" * 32,
                 data,
@@ -47,7 +49,7 @@ def test_a_backlog_larger_than_the_queue_is_queued_again_as_room_is_made(
 ) -> None:
     """Embedded mode after a crash: 6 jobs accepted, none stored, and a queue bound of 2."""
     before = Runtime.open(make_settings(queue_max_length=10))
-    ids = accept(before, 6)
+    ids = accept_captions(before, 6)
     before.close()  # the in-memory queue is gone with it; rows and inbox copies stay
 
     after = Runtime.open(make_settings(queue_max_length=2))

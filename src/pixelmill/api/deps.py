@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: the settings, pools and metrics the app was built with."""
+"""Dependencies shared by the routes: the settings, pools, metrics and runtime of the app."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from pixelmill.api.metrics import RequestMetrics
 from pixelmill.config import Settings
 from pixelmill.execution.pools import Pools
+from pixelmill.services.runtime import Runtime
 
 
 def get_settings(request: Request) -> Settings:
@@ -26,6 +27,13 @@ def get_metrics(request: Request) -> RequestMetrics:
     return metrics
 
 
+def get_runtime(request: Request) -> Runtime:
+    """The database, queue and blob store, opened when the app started."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[RequestMetrics, Depends(get_metrics)]
 PoolsDep = Annotated[Pools, Depends(get_pools)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

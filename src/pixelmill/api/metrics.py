@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelmill.jobs.stats import BUCKETS, bucket_label
-from pixelmill.services.runtime import SERVICES, STREAMS
+from pixelmill.services.registry import SERVICES
 
 router = APIRouter(tags=["metrics"])
 
@@ -126,14 +126,14 @@ class LiveCollector(Collector):
                 labels=["service"],
             )
             for service in SERVICES:
-                stream = STREAMS[service]
+                stream, group = service.stream, service.name
                 try:
                     depth.add_metric([stream], runtime.queue.depth(stream))
-                    pending.add_metric([stream, service], runtime.queue.pending(stream, service))
+                    pending.add_metric([stream, group], runtime.queue.pending(stream, group))
                     dead.add_metric([stream], runtime.queue.dead(stream))
                 except Exception:  # a queue that is down must not break the scrape
                     pass
-                alive.add_metric([service], runtime.alive(service))
+                alive.add_metric([service.name], runtime.alive(service.name))
             yield from (depth, pending, dead, alive)
             yield from _job_metrics(runtime)
         hub = getattr(self.state, "hub", None)
@@ -175,7 +175,7 @@ class LiveCollector(Collector):
 def _job_metrics(runtime: Any) -> Iterator[Any]:
     """Messages handled by each background service, by outcome, and how long they took."""
     try:
-        totals = runtime.job_stats.read(SERVICES)
+        totals = runtime.job_stats.read(tuple(service.name for service in SERVICES))
     except Exception:  # statistics that cannot be read must not break the scrape
         return
     jobs = CounterMetricFamily(

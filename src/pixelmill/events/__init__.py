@@ -9,7 +9,7 @@
     Hub.pump ──deliver──► a bounded queue per client ──► its sender task ──► its websocket
                           (a full queue: the client is slow, and dropped)
 
-broadcast.py   Broadcaster protocol; RedisBroadcaster (pub/sub), MemoryBroadcaster; make_broadcaster
+broadcast.py   Broadcaster protocol; RedisBroadcaster (pub/sub), MemoryBroadcaster
 hub.py         Hub: the websocket clients of one process (serve, deliver, pump, close_all)
 
 Events are live notices, at most once: a client connected when an image is stored gets it;
@@ -23,7 +23,6 @@ from pixelmill.events.broadcast import (
     Broadcaster,
     MemoryBroadcaster,
     RedisBroadcaster,
-    make_broadcaster,
 )
 from pixelmill.events.hub import Hub, HubStats
 
@@ -33,5 +32,4 @@ __all__ = [
     "HubStats",
     "MemoryBroadcaster",
     "RedisBroadcaster",
-    "make_broadcaster",
 ]

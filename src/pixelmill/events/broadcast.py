@@ -36,9 +36,8 @@ import redis.asyncio.retry
 from redis.asyncio.client import PubSub
 from redis.backoff import NoBackoff
 
-from pixelmill.config import Settings
 from pixelmill.errors import Unavailable
-from pixelmill.redis_client import connect
+from pixelmill.redis_client import as_text, public_reason
 
 log = logging.getLogger("pixelmill.events")
 
@@ -59,15 +58,8 @@ class Broadcaster(Protocol):
         ...
 
     def close(self) -> None:
-        """Release connections and end every subscription."""
+        """Publish no more, and end every subscription."""
         ...
-
-
-def make_broadcaster(settings: Settings) -> Broadcaster:
-    """The broadcaster the settings ask for: Redis pub/sub when redis_url is set, else memory."""
-    if settings.redis_url:
-        return RedisBroadcaster(settings.redis_url, settings.redis_prefix)
-    return MemoryBroadcaster()
 
 
 # --- in this process ------------------------------------------------------------------------
@@ -167,22 +159,25 @@ class MemoryBroadcaster:
 
 
 class _Silent(Exception):
-    """The subscription's connection stopped answering (a half-open TCP connection)."""
+    """The subscription's connection stopped answering (a half-open TCP connection); the
+    message names no host."""
 
 
 class RedisBroadcaster:
     """Broadcaster on Redis pub/sub, channel `<prefix>:events:<channel>`; one per process.
 
-    `publish` uses a pooled sync client (thread-safe). Each `subscribe` opens its own
-    connection with `redis.asyncio` in the caller's event loop; an API process makes one (the
-    hub's pump), however many websocket clients it serves.
+    `publish` uses the process's one client (pooled, thread-safe; closed by its owner). Each
+    `subscribe` opens a connection of its own to URL with `redis.asyncio`, in the caller's
+    event loop (an async client cannot use a sync pool); an API process makes one (the hub's
+    pump), however many websocket clients it serves.
     """
 
     def __init__(
         self,
-        url: str,
+        client: redis.Redis,
         prefix: str,
         *,
+        url: str,
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 2.0,
         silence_seconds: float = 15.0,
@@ -198,11 +193,7 @@ class RedisBroadcaster:
         self._reconnect_base = reconnect_base
         self._reconnect_cap = reconnect_cap
         self._closed = False
-        self._redis = connect(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_connect_timeout,
-        )
+        self._redis = client
 
     def channel(self, channel: str) -> str:
         """The Redis channel that carries CHANNEL."""
@@ -214,7 +205,7 @@ class RedisBroadcaster:
         try:
             self._redis.publish(self.channel(channel), message)
         except redis.RedisError as error:
-            raise Unavailable(f"events unavailable: {_public_reason(error)}") from error
+            raise Unavailable(f"events unavailable: {public_reason(error)}") from error
 
     async def subscribe(self, channel: str) -> AsyncIterator[str]:
         name = self.channel(channel)
@@ -245,7 +236,7 @@ class RedisBroadcaster:
                                 )
                             failures, down_since = 0, None
                         elif message["type"] == "message":
-                            yield _text(message["data"])
+                            yield as_text(message["data"])
                     return  # closed
                 except (redis.RedisError, OSError, _Silent) as error:
                     if down_since is None:
@@ -253,7 +244,7 @@ class RedisBroadcaster:
                         log.warning(
                             "events: subscription to %s lost (%s); reconnecting in the background",
                             name,
-                            _public_reason(error),
+                            str(error) if isinstance(error, _Silent) else public_reason(error),
                         )
                     else:
                         log.debug("events: subscribing to %s failed again: %s", name, error)
@@ -281,7 +272,7 @@ class RedisBroadcaster:
                 yield message
             elif now - quiet_since >= self._silence:
                 if pinged:
-                    raise _Silent(f"no answer to a ping in {self._silence:g} s")
+                    raise _Silent(f"Redis stopped answering: no pong in {self._silence:g} s")
                 await pubsub.ping()
                 quiet_since, pinged = now, True
 
@@ -299,24 +290,5 @@ class RedisBroadcaster:
             return False
 
     def close(self) -> None:
-        """Release the publishing connections; subscriptions end at their next poll (~1 s)."""
+        """Publish no more; subscriptions end at their next poll (~1 s)."""
         self._closed = True
-        self._redis.close()
-
-
-def _public_reason(error: Exception) -> str:
-    """What went wrong, without hosts or ports."""
-    if isinstance(error, redis.TimeoutError):
-        return "Redis did not answer in time"
-    if isinstance(error, redis.ConnectionError | OSError):
-        return "cannot reach Redis"
-    if isinstance(error, _Silent):
-        return f"Redis stopped answering: {error}"
-    if isinstance(error, redis.ResponseError):
-        code = str(error).split(" ", 1)[0]
-        return f"Redis refused the command ({code})"
-    return f"Redis failed ({type(error).__name__})"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -14,7 +14,7 @@ from typing import Protocol
 import redis
 
 from pixelmill.errors import Unavailable
-from pixelmill.redis_client import connect
+from pixelmill.redis_client import public_reason
 
 MISSED_BEATS = 3  # beats a consumer may miss before it counts as gone
 
@@ -30,36 +30,20 @@ class Heartbeats(Protocol):
         """The consumers of SERVICE that beat within the last three intervals, sorted."""
         ...
 
-    def close(self) -> None:
-        """Release connections."""
-        ...
-
 
 class RedisHeartbeats:
-    """Heartbeats as expiring Redis keys."""
+    """Heartbeats as expiring Redis keys, on the process's one client."""
 
-    def __init__(
-        self,
-        url: str,
-        prefix: str,
-        *,
-        heartbeat_seconds: float,
-        socket_timeout: float = 5.0,
-        socket_connect_timeout: float = 2.0,
-    ) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, *, heartbeat_seconds: float) -> None:
         self._prefix = prefix
         self._ttl_ms = max(1, round(MISSED_BEATS * heartbeat_seconds * 1000))
-        self._redis = connect(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_connect_timeout,
-        )
+        self._redis = client
 
     def beat(self, service: str, consumer: str) -> None:
         try:
             self._redis.set(self._key(service, consumer), f"{time.time():.3f}", px=self._ttl_ms)
         except redis.RedisError as error:
-            raise Unavailable("heartbeats unavailable: cannot reach Redis") from error
+            raise Unavailable(f"heartbeats unavailable: {public_reason(error)}") from error
 
     def alive(self, service: str) -> list[str]:
         start = self._key(service, "")
@@ -67,11 +51,8 @@ class RedisHeartbeats:
         try:
             keys = list(self._redis.scan_iter(match=pattern, count=1000))
         except redis.RedisError as error:
-            raise Unavailable("heartbeats unavailable: cannot reach Redis") from error
+            raise Unavailable(f"heartbeats unavailable: {public_reason(error)}") from error
         return sorted({key.decode()[len(start) :] for key in keys})
-
-    def close(self) -> None:
-        self._redis.close()
 
     def _key(self, service: str, consumer: str) -> str:
         return f"{self._prefix}:heartbeat:{service}:{consumer}"
@@ -95,9 +76,6 @@ class MemoryHeartbeats:
             for gone in [k for k, at in self._last.items() if now - at >= self._ttl]:
                 del self._last[gone]
             return sorted(consumer for named, consumer in self._last if named == service)
-
-    def close(self) -> None:
-        pass
 
 
 def _escape_glob(text: str) -> str:

@@ -36,7 +36,6 @@ restart of Redis. Groups lost with the data are created again when XREADGROUP sa
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -55,7 +54,7 @@ from pixelmill.jobs.queue import (
     dead_stream,
     queue_full,
 )
-from pixelmill.redis_client import connect
+from pixelmill.redis_client import as_text, public_reason
 
 log = logging.getLogger("pixelmill.jobs")
 
@@ -119,23 +118,28 @@ _FORGET_EVERY_SECONDS = 60.0
 
 
 class RedisQueue:
-    """JobQueue on Redis Streams; thread-safe, one instance per process."""
+    """JobQueue on Redis Streams; thread-safe, one instance per process.
+
+    Its client is the process's one (`redis_client.connect`), shared and closed by its owner.
+    No lock: the state kept here (groups made, claim cursors, when to claim or forget next)
+    only saves round trips, and each is read or written by single dict and set operations,
+    atomic on their own. Two threads racing on one stream at worst repeat an XGROUP CREATE
+    (BUSYGROUP is ignored) or an XAUTOCLAIM scan, both harmless.
+    """
 
     def __init__(
         self,
-        url: str,
+        client: redis.Redis,
         prefix: str,
         *,
         max_length: int,
         claim_idle_ms: int,
         forget_idle_ms: int | None = None,
         forget_every_seconds: float = _FORGET_EVERY_SECONDS,
-        socket_timeout: float = 5.0,
-        socket_connect_timeout: float = 2.0,
-        health_check_interval: int = 15,
     ) -> None:
-        if socket_timeout < 1:
-            raise ValueError("socket_timeout must be at least 1 second")
+        socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+        if socket_timeout is not None and socket_timeout < 1:
+            raise ValueError("the client's socket_timeout must be at least 1 second")
         self._prefix = prefix
         self._max_length = max_length
         self._claim_idle_ms = claim_idle_ms
@@ -145,19 +149,13 @@ class RedisQueue:
         self._forget_every = forget_every_seconds
         self._next_forget: dict[tuple[str, str], float] = {}
         # a blocking read must return before the socket times out, or it would look like an outage
-        self._max_block_ms = int(socket_timeout * 1000) - 500
-        self._redis = connect(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_connect_timeout,
-            health_check_interval=health_check_interval,
-        )
-        self._put_below_bound = self._redis.register_script(_PUT_BELOW_BOUND)
-        self._dead_letter = self._redis.register_script(_DEAD_LETTER)
-        self._forget_consumers = self._redis.register_script(_FORGET_CONSUMERS)
+        self._max_block_ms = None if socket_timeout is None else int(socket_timeout * 1000) - 500
+        self._redis = client
+        self._put_below_bound = client.register_script(_PUT_BELOW_BOUND)
+        self._dead_letter = client.register_script(_DEAD_LETTER)
+        self._forget_consumers = client.register_script(_FORGET_CONSUMERS)
         self._groups: set[tuple[str, str]] = set()
         self._claim_cursors: dict[tuple[str, str], str] = {}
-        self._lock = threading.Lock()
 
     def put(self, stream: str, fields: Mapping[str, bytes]) -> str:
         return self.put_many(stream, [fields])[0]
@@ -173,7 +171,7 @@ class RedisQueue:
             ids = self._put_below_bound(keys=[self._key(stream)], args=arguments)
         if ids is None:
             raise queue_full(stream, self._max_length)
-        return [_text(message_id) for message_id in ids]
+        return [as_text(message_id) for message_id in ids]
 
     def take(
         self, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 1000
@@ -265,7 +263,7 @@ class RedisQueue:
         for entry_id, fields in entries:
             decoded = _fields(fields)
             letters.append(
-                Message(_text(entry_id), decoded, int(decoded.get(DEAD_DELIVERIES, b"0")))
+                Message(as_text(entry_id), decoded, int(decoded.get(DEAD_DELIVERIES, b"0")))
             )
         return letters
 
@@ -296,7 +294,7 @@ class RedisQueue:
             return False
 
     def close(self) -> None:
-        self._redis.close()
+        pass  # the client is the process's, closed by its owner
 
     def _take(
         self, key: str, group: str, consumer: str, count: int, block_ms: int
@@ -310,12 +308,12 @@ class RedisQueue:
             if reclaimed:
                 return reclaimed  # and look again at the next take: there may be more
             self._next_claim[(key, group)] = now + self._claim_every
-        block = min(block_ms, self._max_block_ms) if block_ms > 0 else None
+        block = None if block_ms <= 0 else min(block_ms, self._max_block_ms or block_ms)
         reply: Any = self._redis.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
         messages = []
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
-                messages.append(Message(_text(entry_id), _fields(fields), 1, consumer))
+                messages.append(Message(as_text(entry_id), _fields(fields), 1, consumer))
         return messages
 
     def _reclaim(self, key: str, group: str, consumer: str) -> list[Message]:
@@ -327,10 +325,10 @@ class RedisQueue:
             reply: Any = self._redis.xautoclaim(
                 key, group, consumer, self._claim_idle_ms, start, count=1
             )
-            cursor, entries = _text(reply[0]), reply[1]
+            cursor, entries = as_text(reply[0]), reply[1]
             self._claim_cursors[(key, group)] = cursor
             # entries deleted while pending come back empty (Redis 6.2) and are dropped
-            claimed = [(_text(i), _fields(f)) for i, f in entries if i is not None and f]
+            claimed = [(as_text(i), _fields(f)) for i, f in entries if i is not None and f]
             if claimed or cursor == "0-0":
                 break
         if not claimed:
@@ -352,7 +350,7 @@ class RedisQueue:
         names: Any = self._forget_consumers(
             keys=[key], args=[group, self._forget_idle_ms, leaving, keeping]
         )
-        gone = sorted(_text(name) for name in names if _text(name) != leaving)
+        gone = sorted(as_text(name) for name in names if as_text(name) != leaving)
         if gone:
             log.info(
                 "forgot %d consumer(s) of %s that held nothing and were idle over %d s: %s",
@@ -371,15 +369,13 @@ class RedisQueue:
         except redis.ResponseError as error:
             if not str(error).startswith("BUSYGROUP"):
                 raise
-        with self._lock:
-            self._groups.add((key, group))
+        self._groups.add((key, group))
 
     def _forget_group(self, key: str, group: str) -> None:
-        with self._lock:
-            self._groups.discard((key, group))
-            self._claim_cursors.pop((key, group), None)
-            self._next_claim.pop((key, group), None)
-            self._next_forget.pop((key, group), None)
+        self._groups.discard((key, group))
+        self._claim_cursors.pop((key, group), None)
+        self._next_claim.pop((key, group), None)
+        self._next_forget.pop((key, group), None)
 
     def _key(self, stream: str) -> str:
         return f"{self._prefix}:{stream}"
@@ -389,24 +385,8 @@ class RedisQueue:
         try:
             yield
         except redis.RedisError as error:
-            raise QueueDown(f"queue unavailable: {_public_reason(error)}") from error
-
-
-def _public_reason(error: redis.RedisError) -> str:
-    """What went wrong, without hosts or ports."""
-    if isinstance(error, redis.TimeoutError):
-        return "Redis did not answer in time"
-    if isinstance(error, redis.ConnectionError):
-        return "cannot reach Redis"
-    if isinstance(error, redis.ResponseError):
-        code = str(error).split(" ", 1)[0]
-        return f"Redis refused the command ({code})"
-    return f"Redis failed ({type(error).__name__})"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+            raise QueueDown(f"queue unavailable: {public_reason(error)}") from error
 
 
 def _fields(raw: Mapping[bytes, bytes]) -> dict[str, bytes]:
-    return {_text(name): value for name, value in raw.items()}
+    return {as_text(name): value for name, value in raw.items()}

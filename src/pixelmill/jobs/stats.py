@@ -22,8 +22,6 @@ from typing import Literal, Protocol
 
 import redis
 
-from pixelmill.redis_client import connect
-
 log = logging.getLogger(__name__)
 
 Outcome = Literal["done", "retried", "failed"]
@@ -70,7 +68,7 @@ class JobStats(Protocol):
         ...
 
     def close(self) -> None:
-        """Release connections."""
+        """Write what is left (the worker has stopped)."""
         ...
 
 
@@ -79,20 +77,12 @@ def bucket_label(bound: float) -> str:
 
 
 class RedisJobStats:
-    """Totals in one Redis hash per service, shared by every process."""
+    """Totals in one Redis hash per service, shared by every process; on the process's one
+    client."""
 
-    def __init__(
-        self,
-        url: str,
-        prefix: str,
-        *,
-        socket_timeout: float = 2.0,
-        socket_connect_timeout: float = 2.0,
-    ) -> None:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._prefix = prefix
-        self._redis = connect(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout
-        )
+        self._redis = client
         self._unwritten: dict[str, ServiceStats] = {}
         self._last_flush = 0.0
         self._lock = threading.Lock()
@@ -139,7 +129,6 @@ class RedisJobStats:
 
     def close(self) -> None:
         self.flush(force=True)
-        self._redis.close()
 
     def _key(self, service: str) -> str:
         return f"{self._prefix}:jobstats:{service}"

@@ -32,16 +32,16 @@ from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import codec
 from pixelmill.imaging.ops.caption import MAX_PADDING, CaptionParams, caption, caption_sizes
 from pixelmill.jobs.queue import JobQueue, Message
+from pixelmill.services import inbox
+from pixelmill.services.registry import CAPTIONER, STORER
 from pixelmill.storage.blobs import BlobStore
 from pixelmill.storage.db import Database
 from pixelmill.storage.repository import CaptionRepository
 
 log = logging.getLogger(__name__)
 
-INBOX = "captions:in"
-OUTBOX = "captions:out"
-CAPTIONER = "captioner"
-STORER = "storer"
+INBOX = CAPTIONER.stream
+OUTBOX = STORER.stream
 JPEG_QUALITY = 90
 
 
@@ -159,7 +159,7 @@ class Storer:
             for message in messages:
                 self._record(session, message)
         for message in messages:
-            self._forget_upload(message.fields["id"].decode())
+            inbox.forget(self.inbox_dir, message.fields["id"].decode())
 
     def _record(self, session: Session, message: Message) -> None:
         fields = message.fields
@@ -179,10 +179,6 @@ class Storer:
             height=int(fields["height"]),
             processing_ms=float(fields["processing_ms"]),
         )
-
-    def _forget_upload(self, id: str) -> None:
-        if self.inbox_dir is not None:
-            (self.inbox_dir / id).unlink(missing_ok=True)
 
 
 def _key(message: Message) -> str:

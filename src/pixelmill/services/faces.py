@@ -25,14 +25,15 @@ from pixelmill.events.broadcast import Broadcaster
 from pixelmill.imaging import codec
 from pixelmill.imaging.ops.faces import Face, FacesParams, detect, draw
 from pixelmill.jobs.queue import Message
+from pixelmill.services import inbox
+from pixelmill.services.registry import FACES
 from pixelmill.storage.blobs import BlobStore
 from pixelmill.storage.db import Database
 from pixelmill.storage.repository import FaceRepository
 
 log = logging.getLogger(__name__)
 
-INBOX = "faces:in"
-SERVICE = "faces"
+INBOX = FACES.stream
 CHANNEL = "faces"
 JPEG_QUALITY = 90
 
@@ -81,7 +82,7 @@ class FaceService:
             if message.deliveries >= self.max_deliveries:
                 with self.database.session() as session:
                     self.repository.mark(session, id, "failed", error=repr(exc))
-                self._forget_upload(id)
+                inbox.forget(self.inbox_dir, id)
             raise
         key = f"faces/{id}.{'jpg' if fmt == 'jpeg' else 'png'}"
         self.blobs.put(key, encoded, f"image/{fmt}")
@@ -99,7 +100,7 @@ class FaceService:
                 size_bytes=len(encoded),
                 processing_ms=(time.perf_counter() - started) * 1000,
             )
-        self._forget_upload(id)
+        inbox.forget(self.inbox_dir, id)
         if changed:
             self._announce(id, len(found), width, height, message.fields["created_at"].decode())
 
@@ -118,10 +119,6 @@ class FaceService:
             self.broadcaster.publish(CHANNEL, json.dumps(event))
         except Exception:  # the result is stored and served; only the live notice is lost
             log.exception("could not announce image %s on the %s channel", id, CHANNEL)
-
-    def _forget_upload(self, id: str) -> None:
-        if self.inbox_dir is not None:
-            (self.inbox_dir / id).unlink(missing_ok=True)
 
 
 def _box(face: Face) -> dict[str, float | int | None]:

@@ -39,7 +39,6 @@ NAMING_CONVENTION = {
 
 DESCRIPTION_CHARS = 200
 FILENAME_CHARS = 255  # the client's name of an uploaded file, kept as a label
-STATUS_CHECK = "status IN ('queued', 'processing', 'stored', 'failed')"
 
 # One detected face: "x", "y", "width", "height" in pixels of the input image, and "score"
 # (None when the detector gives none, as Haar cascades do).
@@ -53,6 +52,9 @@ class Status(StrEnum):
     PROCESSING = "processing"
     STORED = "stored"
     FAILED = "failed"
+
+
+STATUS_CHECK = f"status IN ({', '.join(repr(status.value) for status in Status)})"
 
 
 def utcnow() -> datetime:

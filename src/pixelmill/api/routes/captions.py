@@ -5,28 +5,27 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from pixelmill.api.deps import SettingsDep
+from pixelmill.api.deps import RuntimeDep, SettingsDep
 from pixelmill.api.stored import not_stored, stored_image
 from pixelmill.api.uploads import is_control, read_image
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.services import captions
-from pixelmill.services.runtime import Runtime
+from pixelmill.services.accept import accept as accept_job
+from pixelmill.storage.models import Status
 
 router = APIRouter(prefix="/api/images", tags=["captions"])
 MAX_OFFSET = 2**62  # SQL integers are 64-bit: a larger offset is a 422, not a database error
 
-Status = Literal["queued", "processing", "stored", "failed"]
-
 
 class Accepted(BaseModel):
     id: str = Field(examples=["3f0c9d2e6b7a4c1f9e8d7c6b5a493827"])
-    status: Status = "queued"
+    status: Status = Status.QUEUED
     received_at: datetime = Field(description="When the upload was received (UTC, ISO 8601).")
 
 
@@ -40,11 +39,6 @@ class CaptionItem(BaseModel):
     height: int | None = None
     size_bytes: int | None = None
     error: str | None = None
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 @router.post(
@@ -69,8 +63,8 @@ def _runtime(request: Request) -> Runtime:
     },
 )
 async def accept(
-    request: Request,
     settings: SettingsDep,
+    runtime: RuntimeDep,
     description: Annotated[
         str | None,
         Form(description="Text for the caption, 1-200 characters of UTF-8", examples=["Привет"]),
@@ -101,11 +95,11 @@ async def accept(
         settings.caption_overlay,
     )
 
-    runtime = _runtime(request)
     id, received_at = uuid.uuid4().hex, datetime.now(UTC)
     repository = runtime.repository
     await asyncio.to_thread(
-        runtime.accept,
+        accept_job,
+        runtime,
         captions.INBOX,
         id,
         data,
@@ -118,14 +112,13 @@ async def accept(
 
 @router.get("", summary="List captions, newest first")
 async def list_captions(
-    request: Request,
+    runtime: RuntimeDep,
     response: Response,
     status: Annotated[Status | None, Query(description="Only items in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[CaptionItem]:
     """Every accepted item, newest first; the total is in the `X-Total-Count` header."""
-    runtime = _runtime(request)
 
     def read() -> tuple[list[CaptionItem], int]:
         with runtime.database.session() as session:
@@ -149,8 +142,7 @@ async def list_captions(
         409: {"description": "Not stored yet (queued or processing), or failed: see `status`"},
     },
 )
-async def get_caption(request: Request, id: str) -> Response:
-    runtime = _runtime(request)
+async def get_caption(runtime: RuntimeDep, id: str) -> Response:
 
     def read() -> Any:
         with runtime.database.session() as session:

@@ -5,28 +5,28 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile, WebSocket
+from fastapi import APIRouter, File, UploadFile, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from pixelmill.api.deps import SettingsDep
+from pixelmill.api.deps import RuntimeDep, SettingsDep
 from pixelmill.api.stored import not_stored, stored_image
 from pixelmill.api.uploads import client_filename, read_image
 from pixelmill.errors import NotFound
 from pixelmill.events.hub import Hub
 from pixelmill.services import faces
+from pixelmill.services.accept import accept as accept_job
 from pixelmill.services.runtime import Runtime
+from pixelmill.storage.models import Status
 
 router = APIRouter(tags=["faces"])
-
-Status = Literal["queued", "processing", "stored", "failed"]
 
 
 class FacesAccepted(BaseModel):
     id: str = Field(examples=["9b2f6c0d4e3a4b5c8d7e6f5a4b3c2d1e"])
-    status: Status = "queued"
+    status: Status = Status.QUEUED
     url: str = Field(description="The boxed image, once processed (409 until then).")
     meta_url: str = Field(description="Its metadata: size and face boxes.")
     created_at: datetime
@@ -76,11 +76,6 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 @router.post(
     "/api/v1/images",
     status_code=202,
@@ -92,20 +87,20 @@ def _runtime(request: Request) -> Runtime:
 )
 @router.post("/image", status_code=202, summary="Alias of /api/v1/images", responses=_UPLOAD_ERRORS)
 async def accept(
-    request: Request,
     settings: SettingsDep,
+    runtime: RuntimeDep,
     file: Annotated[UploadFile | None, File(description="The image (JPEG, PNG, ...)")] = None,
     image: Annotated[UploadFile | None, File(description="Accepted instead of `file`")] = None,
 ) -> FacesAccepted:
     """Queue the detection and answer at once; the result's URL is also pushed on `/faces`."""
     upload = file or image
     data, info = await read_image(upload, settings, "`file` (or `image`)")
-    runtime = _runtime(request)
     id, created_at = uuid.uuid4().hex, datetime.now(UTC)
     filename = client_filename(upload)
     repository = runtime.face_repository
     await asyncio.to_thread(
-        runtime.accept,
+        accept_job,
+        runtime,
         faces.INBOX,
         id,
         data,
@@ -122,8 +117,8 @@ def _read_row(runtime: Runtime, id: str) -> Any:
         return runtime.face_repository.get(session, id)
 
 
-async def _row(request: Request, id: str) -> tuple[Any, JSONResponse | None]:
-    row = await asyncio.to_thread(_read_row, _runtime(request), id)
+async def _row(runtime: Runtime, id: str) -> tuple[Any, JSONResponse | None]:
+    row = await asyncio.to_thread(_read_row, runtime, id)
     if row is None:
         raise NotFound(f"no image with id {id!r}")
     return row, not_stored(id, row.status, row.error)
@@ -139,12 +134,12 @@ async def _row(request: Request, id: str) -> tuple[Any, JSONResponse | None]:
         409: {"description": "Still being processed, or failed: see `status`"},
     },
 )
-async def get_image(request: Request, id: str) -> Response:
-    row, refusal = await _row(request, id)
+async def get_image(runtime: RuntimeDep, id: str) -> Response:
+    row, refusal = await _row(runtime, id)
     if refusal is not None:
         return refusal
     media = "image/png" if row.file_path.endswith(".png") else "image/jpeg"
-    return await stored_image(_runtime(request).blobs, row.file_path, media, id)
+    return await stored_image(runtime.blobs, row.file_path, media, id)
 
 
 @router.get(
@@ -152,8 +147,8 @@ async def get_image(request: Request, id: str) -> Response:
     summary="Size and face boxes of a processed image",
     responses={404: {"description": "No such id"}, 409: {"description": "Not processed yet"}},
 )
-async def get_meta(request: Request, id: str) -> Any:
-    row, refusal = await _row(request, id)
+async def get_meta(runtime: RuntimeDep, id: str) -> Any:
+    row, refusal = await _row(runtime, id)
     if refusal is not None:
         return refusal
     return FacesMeta(

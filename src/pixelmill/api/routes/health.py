@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse, Response
 
 from pixelmill import __version__
 from pixelmill.api.deps import PoolsDep, SettingsDep
-from pixelmill.services.runtime import SERVICES, Runtime
+from pixelmill.services.registry import SERVICES
+from pixelmill.services.runtime import Runtime
 
 router = APIRouter(tags=["health"])
 
@@ -91,8 +92,8 @@ async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JS
         "storage": {"status": "ok" if storage else "down", "kind": runtime.blobs.kind},
     }
     for service in SERVICES:
-        alive = await asyncio.to_thread(runtime.alive, service) if queue else 0
-        components[service] = {"status": "ok" if alive else "down", "alive": alive}
+        alive = await asyncio.to_thread(runtime.alive, service.name) if queue else 0
+        components[service.name] = {"status": "ok" if alive else "down", "alive": alive}
     failing = [name for name, state in components.items() if state["status"] != "ok"]
     body: dict[str, Any] = {
         "status": "degraded" if failing else "ok",

@@ -1,0 +1,86 @@
+"""The background services, declared once: the runtime starts them, `pixelmill worker`
+offers them, `/health` and `/metrics` report them.
+
+    name        consumes        handler
+    captioner   captions:in     Captioner: draws the caption, puts the JPEG on captions:out
+    storer      captions:out    Storer: writes the file and the row
+    faces       faces:in        FaceService: boxes the faces, writes the file and the row,
+                                announces the image on the `faces` channel
+
+A service's name is its consumer group, its heartbeat and its label in metrics. Each handler
+is built from the process's resources; the builders import their module when called, so
+that reading the names (the CLI's parser) stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pixelmill.jobs.worker import Handler
+    from pixelmill.services.resources import Resources
+
+
+@dataclass(frozen=True)
+class Service:
+    """A background service: the stream it consumes, and how its handler is made. A handler
+    with a `many(messages)` method also takes batches (see `pixelmill.jobs.worker`)."""
+
+    name: str
+    stream: str
+    handler: Callable[[Resources], Handler]
+
+
+def _captioner(resources: Resources) -> Handler:
+    from pixelmill.execution.cpus import available_cpus
+    from pixelmill.services.captions import Captioner
+
+    settings = resources.settings
+    return Captioner(
+        queue=resources.queue,
+        font=settings.caption_font,
+        font_size=settings.caption_font_size,
+        overlay=settings.caption_overlay,
+        max_pixels=settings.max_pixels,
+        max_deliveries=settings.max_deliveries,
+        threads=settings.thread_workers or available_cpus(),
+    )
+
+
+def _storer(resources: Resources) -> Handler:
+    from pixelmill.services.captions import Storer
+
+    return Storer(
+        database=resources.database,
+        repository=resources.repository,
+        blobs=resources.blobs,
+        inbox_dir=resources.inbox_dir,
+    )
+
+
+def _faces(resources: Resources) -> Handler:
+    from pixelmill.imaging.ops.faces import FacesParams
+    from pixelmill.services.faces import FaceService
+
+    settings = resources.settings
+    return FaceService(
+        database=resources.database,
+        repository=resources.face_repository,
+        blobs=resources.blobs,
+        broadcaster=resources.broadcaster,
+        params=FacesParams(
+            min_size=settings.faces_min_size,
+            model=str(settings.faces_model) if settings.faces_model else None,
+        ),
+        max_pixels=settings.max_pixels,
+        max_deliveries=settings.max_deliveries,
+        inbox_dir=resources.inbox_dir,
+    )
+
+
+CAPTIONER = Service("captioner", "captions:in", _captioner)
+STORER = Service("storer", "captions:out", _storer)
+FACES = Service("faces", "faces:in", _faces)
+SERVICES = (CAPTIONER, STORER, FACES)
