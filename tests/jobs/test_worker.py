@@ -1,4 +1,7 @@
-"""The worker loop: acks, retries, dead letters, back-off, heartbeats and the two-phase stop."""
+"""The worker loop: acks, retries, dead letters, back-off, heartbeats and the two-phase stop.
+
+Each test runs the loop inline in drain mode: it returns once the stream is empty.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,7 @@ import logging
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -27,34 +29,33 @@ from pixelmill.jobs import (
 from pixelmill.jobs.queue import DEAD_REASON
 from pixelmill.redis_client import connect
 from tests.jobs.conftest import OpenQueue
-from tests.jobs.waiting import wait_until
 from tests.redis_server import SHARED_REDIS_URL
 
 STREAM = "captions:in"
 GROUP = "captioner"
 
 
-@contextmanager
-def worker(
-    queue: JobQueue, handler: Callable[[Message], None], **options: Any
-) -> Iterator[threading.Event]:
-    """run_worker in a thread; yields its stop event; stops and joins it on the way out."""
-    stop = threading.Event()
+def drain(queue: JobQueue, handler: Callable[[Message], None], **options: Any) -> None:
+    """run_worker as consumer w1, here and now, until the stream holds nothing."""
     settings: dict[str, Any] = {"max_deliveries": 3, "block_ms": 50, "max_backoff_seconds": 0.2}
     settings.update(options)
-    thread = threading.Thread(
-        target=run_worker,
-        args=(queue, STREAM, GROUP, "w1", handler),
-        kwargs={"stop": stop, **settings},
-        daemon=True,
-    )
-    thread.start()
-    try:
-        yield stop
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        assert not thread.is_alive(), "the worker did not stop"
+    run_worker(queue, STREAM, GROUP, "w1", handler, drain=True, **settings)
+
+
+def test_drain_returns_once_nothing_waits_and_nothing_is_pending_anywhere(
+    open_queue: OpenQueue,
+) -> None:
+    queue = open_queue(claim_idle_ms=200)
+    queue.put_many(STREAM, [{"n": b"1"}, {"n": b"2"}])
+    queue.take(STREAM, GROUP, "killed")  # its consumer died holding it
+    handled: list[tuple[bytes, int]] = []
+
+    drain(queue, lambda message: handled.append((message.fields["n"], message.deliveries)))
+
+    assert sorted(handled) == [(b"1", 2), (b"2", 1)]  # the held one taken over once idle
+    assert (queue.depth(STREAM), queue.pending(STREAM, GROUP)) == (0, 0)
+    drain(queue, handled.append)  # an empty stream: back at once, nothing handled
+    assert len(handled) == 2
 
 
 def test_a_poison_message_ends_in_the_dead_letters_and_the_others_are_handled_once(
@@ -70,8 +71,7 @@ def test_a_poison_message_ends_in_the_dead_letters_and_the_others_are_handled_on
         if message.fields["name"] == b"poison":
             raise ValueError("cannot decode")
 
-    with worker(queue, handler, max_deliveries=3):
-        wait_until(lambda: queue.dead(STREAM) == 1, "the dead letter")
+    drain(queue, handler, max_deliveries=3)
 
     assert calls == {b"good-1": 1, b"good-2": 1, b"poison": 3}
     assert (queue.depth(STREAM), queue.pending(STREAM, GROUP)) == (0, 0)
@@ -86,18 +86,14 @@ def test_stop_finishes_the_message_in_hand_and_takes_no_other(open_queue: OpenQu
     queue = open_queue()
     queue.put(STREAM, {"n": b"1"})
     queue.put(STREAM, {"n": b"2"})
-    started, release = threading.Event(), threading.Event()
+    stop = threading.Event()
     handled: list[bytes] = []
 
     def handler(message: Message) -> None:
-        started.set()
-        release.wait(10)
+        stop.set()  # the first signal, while the handler runs
         handled.append(message.fields["n"])
 
-    with worker(queue, handler) as stop:
-        assert started.wait(10)
-        stop.set()  # the first signal, while the handler runs
-        release.set()
+    run_worker(queue, STREAM, GROUP, "w1", handler, stop=stop, max_deliveries=3, block_ms=50)
 
     assert handled == [b"1"]
     assert queue.pending(STREAM, GROUP) == 0  # the one in hand was acknowledged
@@ -113,16 +109,20 @@ def test_a_worker_that_stops_leaves_the_consumer_group(
     client = connect(SHARED_REDIS_URL)
     queue = RedisQueue(client, redis_prefix, max_length=100, claim_idle_ms=60_000)
     key = f"{redis_prefix}:{STREAM}"
-    try:
-        queue.put(STREAM, {"n": b"1"})
-        with worker(queue, lambda message: None):
-            wait_until(lambda: queue.depth(STREAM) == 0, "the message handled")
-            assert [c["name"] for c in redis_client.xinfo_consumers(key, GROUP)] == [b"w1"]
+    queue.put(STREAM, {"n": b"1"})
+    members: list[list[bytes]] = []
 
-        assert redis_client.xinfo_consumers(key, GROUP) == []
-        assert redis_client.xinfo_groups(key)[0]["consumers"] == 0
+    def handler(message: Message) -> None:
+        members.append([c["name"] for c in redis_client.xinfo_consumers(key, GROUP)])
+
+    try:
+        drain(queue, handler)
     finally:
         client.close()
+
+    assert members == [[b"w1"]]  # a member while it worked
+    assert redis_client.xinfo_consumers(key, GROUP) == []
+    assert redis_client.xinfo_groups(key)[0]["consumers"] == 0
 
 
 def test_a_component_down_in_the_handler_is_not_the_messages_fault(
@@ -137,8 +137,7 @@ def test_a_component_down_in_the_handler_is_not_the_messages_fault(
         if len(attempts) <= 2:
             raise Unavailable("database unavailable: connection refused")
 
-    with worker(queue, handler, max_deliveries=1):
-        wait_until(lambda: queue.depth(STREAM) == 0, "the message to be done")
+    drain(queue, handler, max_deliveries=1)
 
     assert attempts == [1, 1, 1]  # a delivery that met an outage does not count
     assert queue.dead(STREAM) == 0
@@ -187,8 +186,7 @@ def test_waiting_messages_are_handled_in_batches_and_acknowledged_together(
     queue.put_many(STREAM, [{"name": name} for name in names(*range(10))])
     handler = Batching()
 
-    with worker(queue, handler, batch=4):
-        wait_until(lambda: queue.depth(STREAM) == 0, "every message acknowledged")
+    drain(queue, handler, batch=4)
 
     assert handler.batches == [names(0, 1, 2, 3), names(4, 5, 6, 7), names(8, 9)]
     assert handler.alone == []
@@ -201,8 +199,7 @@ def test_a_handler_without_many_gets_one_message_at_a_time(open_queue: OpenQueue
     queue.put_many(STREAM, [{"name": name} for name in names(0, 1, 2)])
     seen: list[int] = []
 
-    with worker(queue, lambda message: seen.append(queue.pending(STREAM, GROUP)), batch=8):
-        wait_until(lambda: queue.depth(STREAM) == 0, "every message acknowledged")
+    drain(queue, lambda message: seen.append(queue.pending(STREAM, GROUP)), batch=8)
 
     assert seen == [1, 1, 1]  # one taken each time
 
@@ -212,8 +209,7 @@ def test_a_poison_message_in_a_batch_fails_alone(open_queue: OpenQueue) -> None:
     queue.put_many(STREAM, [{"name": name} for name in names(0, 1, 2, 3)])
     handler = Batching(bad=frozenset({b"m2"}))
 
-    with worker(queue, handler, batch=4, max_deliveries=2):
-        wait_until(lambda: queue.dead(STREAM) == 1, "the dead letter")
+    drain(queue, handler, batch=4, max_deliveries=2)
 
     assert handler.batches == [names(0, 1, 2, 3)]
     assert handler.done == names(0, 1, 3)  # each once
@@ -228,8 +224,7 @@ def test_unavailable_in_a_failed_batch_leaves_the_rest_for_later(open_queue: Ope
     queue.put_many(STREAM, [{"name": name} for name in names(0, 1, 2, 3)])
     handler = Batching(unavailable=frozenset({b"m1"}))
 
-    with worker(queue, handler, batch=4):
-        wait_until(lambda: queue.depth(STREAM) == 0, "every message acknowledged")
+    drain(queue, handler, batch=4)
 
     # alone: m0 done, m1 down, so m2 and m3 are not tried; later m1..m3 come back: as a
     # batch where they wait again (memory), one at a time where they are taken over (Redis)
@@ -271,16 +266,8 @@ def test_a_message_that_kills_every_worker_ends_in_the_dead_letters_alone(
     queue = open_queue(claim_idle_ms=100)
     queue.put_many(STREAM, [{"name": name} for name in [b"good-1", b"fatal", b"good-2"]])
     handler = Fatal(b"fatal")
-    stop = threading.Event()
-
-    def stop_when_settled() -> None:
-        wait_until(lambda: queue.dead(STREAM) == 1 and queue.depth(STREAM) == 0, "settled", 30)
-        stop.set()
-
-    watcher = threading.Thread(target=stop_when_settled, daemon=True)
-    watcher.start()
     deaths = 0
-    while not stop.is_set() and deaths < 10:
+    while deaths < 10:
         try:  # one worker process after another, each started again when the last died
             run_worker(
                 queue,
@@ -288,14 +275,14 @@ def test_a_message_that_kills_every_worker_ends_in_the_dead_letters_alone(
                 GROUP,
                 f"w{deaths}",
                 handler,
-                stop=stop,
                 max_deliveries=3,
                 block_ms=20,
                 batch=16,
+                drain=True,
             )
+            break
         except Crash:
             deaths += 1
-    watcher.join(5)
 
     assert deaths == 3  # one per delivery up to max_deliveries; the fourth is not handed out
     [letter] = queue.dead_letters(STREAM)
@@ -306,15 +293,15 @@ def test_a_message_that_kills_every_worker_ends_in_the_dead_letters_alone(
 
 
 class FlakyQueue:
-    """A MemoryQueue whose `take` raises QueueDown while `down` is set."""
+    """A MemoryQueue whose first `outage` takes raise QueueDown."""
 
-    def __init__(self) -> None:
+    def __init__(self, outage: int) -> None:
         self.inner = MemoryQueue(100)
-        self.down = threading.Event()
+        self.outage = outage
         self.failed_takes = 0
 
     def take(self, stream: str, group: str, consumer: str, **options: Any) -> list[Message]:
-        if self.down.is_set():
+        if self.failed_takes < self.outage:
             self.failed_takes += 1
             raise QueueDown("queue unavailable: cannot reach Redis")
         return self.inner.take(stream, group, consumer, **options)
@@ -330,16 +317,14 @@ def test_the_loop_backs_off_while_the_queue_is_down_and_logs_it_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="pixelmill.worker")
-    queue = FlakyQueue()
-    queue.down.set()
+    queue = FlakyQueue(outage=4)
+    queue.put(STREAM, {"n": b"1"})
     handled: list[Message] = []
 
-    with worker(queue, handled.append):  # type: ignore[arg-type]
-        wait_until(lambda: queue.failed_takes >= 4, "several failed takes")
-        queue.down.clear()
-        queue.put(STREAM, {"n": b"1"})
-        wait_until(lambda: handled, "the message after the outage")
+    drain(queue, handled.append)  # type: ignore[arg-type]
 
+    assert [message.fields for message in handled] == [{"n": b"1"}]  # after the outage
+    assert queue.failed_takes == 4
     down = [r for r in caplog.records if "retrying with back-off" in r.getMessage()]
     assert len(down) == 1
     assert down[0].levelno == logging.WARNING
@@ -350,10 +335,13 @@ def test_the_loop_backs_off_while_the_queue_is_down_and_logs_it_once(
 
 def test_the_worker_beats_while_it_runs() -> None:
     queue = MemoryQueue(10)
-    heartbeats = MemoryHeartbeats(heartbeat_seconds=0.05)
+    queue.put(STREAM, {"n": b"1"})
+    heartbeats = MemoryHeartbeats(heartbeat_seconds=5.0)
+    alive: list[list[str]] = []
 
-    with worker(queue, lambda message: None, heartbeats=heartbeats, heartbeat_seconds=0.05):
-        wait_until(lambda: heartbeats.alive(GROUP) == ["w1"], "a heartbeat")
+    drain(queue, lambda message: alive.append(heartbeats.alive(GROUP)), heartbeats=heartbeats)
+
+    assert alive == [["w1"]]
 
 
 def test_the_first_signal_stops_gently_and_the_second_at_once() -> None:

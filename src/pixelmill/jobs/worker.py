@@ -20,6 +20,10 @@ the rest to be retried.
 
 Every message handled is recorded in `stats` (done, retried or failed, and its duration).
 
+Drain mode (`drain=True`, like arq's burst mode) returns once the stream holds nothing
+unacknowledged: no message waiting, none pending at any consumer; tests run a worker inline
+with it.
+
 Shutdown has two phases: `stop` set (first SIGTERM/SIGINT) → the message (or batch) in hand
 is finished and acknowledged, no other is taken; a second signal raises SystemExit at once,
 leaving what is in hand pending for redelivery.
@@ -57,7 +61,7 @@ def run_worker(
     consumer: str,
     handler: Handler,
     *,
-    stop: threading.Event,
+    stop: threading.Event | None = None,
     max_deliveries: int,
     heartbeats: Heartbeats | None = None,
     heartbeat_seconds: float = 5.0,
@@ -65,10 +69,12 @@ def run_worker(
     block_ms: int = 1000,
     max_backoff_seconds: float = 10.0,
     batch: int = 1,
+    drain: bool = False,
 ) -> None:
-    """Handle the messages of STREAM as CONSUMER of GROUP until STOP is set; up to BATCH at
-    once when the handler has `many`."""
+    """Handle the messages of STREAM as CONSUMER of GROUP until STOP is set (or, with DRAIN,
+    until the stream is empty); up to BATCH at once when the handler has `many`."""
     log.info("%s of %s started on %s", consumer, group, stream)
+    stop = stop if stop is not None else threading.Event()
     pulse = _Pulse(heartbeats, group, consumer, heartbeat_seconds)
     outage = _Outage(consumer, stop, max_backoff_seconds)
     many: BatchHandler | None = getattr(handler, "many", None)
@@ -84,10 +90,13 @@ def run_worker(
                 _handle_batch(queue, stream, group, messages, handler, many, max_deliveries, stats)
             elif messages:
                 _handle(queue, stream, group, messages[0], handler, max_deliveries, stats)
+            drained = drain and not messages and queue.depth(stream) == 0
         except Exception as error:  # the queue is down, or what the handler needs
             outage.wait(error)
         else:
             outage.over()
+            if drained:
+                break
     try:
         queue.leave(stream, group, consumer)
     except Exception as error:  # the queue is down: the others forget it later
