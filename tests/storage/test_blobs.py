@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -325,3 +327,13 @@ def test_an_s3_url_is_a_bucket_and_a_prefix(tmp_path: Path) -> None:
 def test_bad_storage_urls_are_refused(url: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         make_blob_store(url, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("module", "not_loaded"),
+    [("pixelmill.storage.s3", "pixelmill.storage.blobs"), ("pixelmill.storage.blobs", "boto3")],
+)
+def test_the_stores_import_apart(module: str, not_loaded: str) -> None:
+    """No cycle: s3.py needs only the key rules; blobs.py loads boto3 only for an S3 store."""
+    code = f"import sys, {module}; assert {not_loaded!r} not in sys.modules, sys.modules.keys()"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

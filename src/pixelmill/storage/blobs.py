@@ -9,8 +9,8 @@
         file:///abs/path         LocalBlobStore(/abs/path)
         s3://bucket[/prefix]     S3BlobStore(bucket, prefix=prefix, **s3_options)
 
-A key is relative and `/`-separated (`captions/3f0c….jpg`, `faces/9b2f….png`); an absolute key,
-`.` or `..`, a backslash, a NUL or an empty part is refused with ValueError. A `put` is atomic
+A key is relative and `/`-separated (`captions/3f0c….jpg`, `faces/9b2f….png`); anything else is
+refused with ValueError (storage/keys.py, which both stores import). A `put` is atomic
 (a reader sees the old object or the new one, never part of one) and may repeat: storing is
 idempotent. A missing key reads as `NotFound`; a store that cannot be reached or refuses us
 raises `Unavailable` with a message that names the key but never the endpoint or credentials.
@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 from pixelmill.errors import NotFound, Unavailable
 from pixelmill.storage.files import write_atomically
+from pixelmill.storage.keys import check_key
 
 
 @runtime_checkable
@@ -69,20 +70,6 @@ class BlobStore(Protocol):
     def ping(self) -> bool:
         """Whether the store can be used now (for /health); never raises."""
         ...
-
-
-def check_key(key: str) -> str:
-    """`key` itself when it is a relative `/`-separated key, else ValueError."""
-    if not isinstance(key, str) or not key:
-        raise ValueError("a storage key must be a non-empty string")
-    if key.startswith("/"):
-        raise ValueError(f"storage key {key!r} is absolute")
-    if "\\" in key or "\0" in key:
-        raise ValueError(f"storage key {key!r} holds a backslash or a NUL")
-    for part in key.split("/"):
-        if part in ("", ".", ".."):
-            raise ValueError(f"storage key {key!r} has an empty, '.' or '..' part")
-    return key
 
 
 class LocalBlobStore:

@@ -1,7 +1,8 @@
 """`S3BlobStore`: stored images as objects in an S3 bucket (AWS, MinIO, Ceph, R2 ...).
 
 Apart from `storage/blobs.py` so that boto3 is imported only by processes that use S3; the
-protocol, the key rules and the settings are described there.
+protocol and the settings are described there, the key rules in `storage/keys.py`. It does
+not import blobs.py (blobs.py imports it, when an S3 store is made), so the two form no cycle.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from botocore.exceptions import (
 )
 
 from pixelmill.errors import NotFound, Unavailable
-from pixelmill.storage.blobs import check_key
+from pixelmill.storage.keys import check_key
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
