@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pixelmill import __version__
+from pixelmill.api.docs import install_docs
 from pixelmill.api.errors import install_error_handlers
 from pixelmill.api.limits import BodyLimitMiddleware, ProcessHeaderMiddleware
 from pixelmill.api.metrics import MetricsMiddleware, RequestMetrics
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION + "\n" + markdown_table(),
         lifespan=lifespan,
+        docs_url=None,  # install_docs: the same pages, with their files served from here
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.pools = pools
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request has it
     install_error_handlers(app)
     install_openapi(app, api_keys=bool(settings.api_key_list))
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(collage.router)

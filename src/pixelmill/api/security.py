@@ -9,11 +9,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pixelmill.api.limits import send_error
 
-# Open without a key: health, the API docs, metrics, the UI's pages and its static files.
+# Open without a key: health, the API docs and their files, metrics, the UI's pages and its
+# static files.
 OPEN_PATHS = frozenset(
-    {"/", "/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/metrics"}
+    {"/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"}
 )
-OPEN_PREFIXES = ("/ui/", "/static/")
+OPEN_PREFIXES = ("/ui/", "/static/", "/docs/static/")
 POLICY_VIOLATION = 1008
 
 
