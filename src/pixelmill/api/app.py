@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from pixelmill import __version__
 from pixelmill.api.docs import install_docs
 from pixelmill.api.errors import install_error_handlers
+from pixelmill.api.head import HeadAsGetMiddleware
 from pixelmill.api.limits import BodyLimitMiddleware, ProcessHeaderMiddleware
 from pixelmill.api.metrics import MetricsMiddleware, RequestMetrics
 from pixelmill.api.metrics import router as metrics_router
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.pools = pools
+    app.add_middleware(HeadAsGetMiddleware)  # innermost, so the middlewares outside see a HEAD
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_request_bytes,

@@ -1,4 +1,4 @@
-"""`GET /health`: the state of each component."""
+"""`GET /health`: the state of each component (`HEAD /health`, like every GET: api/head.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from pixelmill import __version__
 from pixelmill.api.deps import PoolsDep, SettingsDep
@@ -103,10 +103,3 @@ async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JS
     if failing:
         body["failing"] = failing
     return JSONResponse(body, status_code=503 if failing else 200)
-
-
-@router.head("/health", include_in_schema=False)
-async def health_head(request: Request, settings: SettingsDep, pools: PoolsDep) -> Response:
-    """The same checks and status code, without the body (for monitors that send HEAD)."""
-    answer = await health(request, settings, pools)
-    return Response(status_code=answer.status_code)
