@@ -61,7 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", type=Path, required=True, help="folder for the results")
     run.add_argument(
-        "--format", choices=["png", "jpeg", "jpg", "webp"], help="output format (default: input's)"
+        "--format",
+        type=_output_format,
+        help="output format: png, jpeg (jpg), webp, any case (default: a format= step of the "
+        "chain, else the input's; PNG for GIF, BMP, TIFF)",
     )
     run.add_argument("--jobs", type=int, help="worker processes (default: CPUs available)")
     run.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
@@ -173,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pixelmill.execution.cpus import available_cpus
-    from pixelmill.execution.pipeline import Limits, check_and_transform_file, quality_of
+    from pixelmill.execution.pipeline import Limits, check_and_transform_file
     from pixelmill.execution.pools import Pools
     from pixelmill.imaging import pipeline
 
@@ -183,10 +186,6 @@ def _run(args: argparse.Namespace) -> int:
         print("pixelmill: --jobs must be at least 1", file=sys.stderr)
         return 2
     limits = Limits.from_settings(settings)
-    extension = {"jpg": ".jpg", "jpeg": ".jpg", "png": ".png", "webp": ".webp"}.get(
-        args.format or "", ""
-    )
-    quality = quality_of(steps)
     jobs = min(len(args.inputs), args.jobs or settings.process_workers or available_cpus())
     pools = Pools(jobs, 1, start_method="fork")  # no threads yet: fork is safe, and quick
     failures: list[tuple[Path, str]] = []
@@ -194,11 +193,19 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
 
     async def one(source: Path) -> tuple[Path, list[Path] | str]:
-        suffix = extension or (source.suffix.lower() if source.suffix.lower() in _KEEP else ".png")
-        target = args.out / (source.stem + suffix)
+        # the worker adds the extension of the format the output policy chooses
+        target = args.out / source.stem
         try:
             return source, await pools.run(
-                check_and_transform_file, source, target, steps, limits, quality
+                check_and_transform_file,
+                source,
+                target,
+                steps,
+                limits,
+                None,
+                args.format,
+                "--format",
+                True,
             )
         except (PixelmillError, OSError) as exc:
             return source, getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
@@ -278,7 +285,15 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-_KEEP = frozenset({".png", ".jpg", ".jpeg", ".webp"})
+def _output_format(name: str) -> str:
+    """--format's value: a format name the codec knows, in any case."""
+    from pixelmill.errors import InvalidParameter
+    from pixelmill.imaging import codec
+
+    try:
+        return codec.output_format(name).name
+    except InvalidParameter as exc:
+        raise argparse.ArgumentTypeError(exc.detail) from None
 
 
 if __name__ == "__main__":

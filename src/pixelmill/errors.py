@@ -9,7 +9,9 @@
     ├── UnsupportedImage (415)      not an image we can decode
     ├── Busy (429)                  this process has as much work in flight as it may take
     └── Unavailable (503)           a component (worker pool, queue, database) is down, the
-                                    queue is full, or the work took longer than its timeout
+        │                           queue is full, or the work took longer than its timeout
+        └── Stopped (503)           a worker stopped a chain between two steps: its request's
+                                    deadline passed or its client left
 
 The message is what the client sees as `detail`; it must say what is wrong and never hold a
 traceback or an internal path outside the user's own. Errors cross process boundaries
@@ -59,6 +61,10 @@ class Busy(PixelmillError):
 
 class Unavailable(PixelmillError):
     status_code = 503
+
+
+class Stopped(Unavailable):
+    pass
 
 
 RETRYABLE = (Busy, Unavailable)  # answered with `Retry-After`

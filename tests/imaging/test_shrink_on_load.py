@@ -10,6 +10,7 @@ import pytest
 
 from pixelmill.execution.pipeline import Limits, check, transform
 from pixelmill.imaging import codec, pipeline
+from pixelmill.imaging.ops.output import Output
 from tests.images import encode, photo
 
 LIMITS = Limits(max_bytes=10**8, max_pixels=10**8, max_output_pixels=10**8)
@@ -62,7 +63,7 @@ def test_result_is_the_planned_size_and_close_to_the_full_decode() -> None:
     data = encode(original, ".jpg", quality=95)
     steps = pipeline.parse(["resize=0.25", "grayscale"])
     item = check("a.jpg", data, steps, LIMITS)
-    (result,) = transform(item, steps, "png", 90, 1)
+    (result,) = transform(item, steps, Output(codec.FORMATS["png"]), 1)
     fast = cv2.imdecode(np.frombuffer(result, np.uint8), cv2.IMREAD_UNCHANGED)
     full = codec.decode(data, item.info, "color")
     slow = pipeline.run(steps, [full])[0]
@@ -104,7 +105,7 @@ def test_a_jpeg_decoded_straight_to_gray_is_close_to_the_colour_path(
         return decoded[-1]
 
     monkeypatch.setattr(codec, "decode", recording_decode)
-    (result,) = transform(item, steps, "png", 90, 1)
+    (result,) = transform(item, steps, Output(codec.FORMATS["png"]), 1)
     monkeypatch.undo()
     assert [image.ndim for image in decoded] == [2]  # decoded to gray, no colour channels
     fast = cv2.imdecode(np.frombuffer(result, np.uint8), cv2.IMREAD_UNCHANGED)

@@ -170,6 +170,12 @@ class LiveCollector(Collector):
                 "Requests whose work passed the processing timeout (503).",
                 value=pools.timeouts,
             )
+            yield CounterMetricFamily(
+                "pixelmill_work_stopped",
+                "Chains a worker stopped between two steps: past their deadline, or their "
+                "client gone.",
+                value=pools.stopped,
+            )
 
 
 def _job_metrics(runtime: Any) -> Iterator[Any]:

@@ -15,19 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pixelmill.config import Settings
-from pixelmill.errors import InvalidParameter
-from pixelmill.execution.pools import Pools
+from pixelmill.execution.pools import Pools, still_wanted
 from pixelmill.imaging import codec, pipeline
+from pixelmill.imaging.ops import output
+from pixelmill.imaging.ops.output import Output
 from pixelmill.imaging.pipeline import Step
 from pixelmill.storage.files import write_atomically
-
-EXTENSIONS: dict[str, codec.OutputFormat] = {
-    ".png": "png",
-    ".jpg": "jpeg",
-    ".jpeg": "jpeg",
-    ".webp": "webp",
-}
-DEFAULT_QUALITY = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +52,6 @@ class Checked:
     sizes: tuple[tuple[int, int], ...]
 
 
-def format_for(path: Path) -> codec.OutputFormat:
-    """The output format a file name asks for, by its extension."""
-    try:
-        return EXTENSIONS[path.suffix.lower()]
-    except KeyError:
-        known = ", ".join(EXTENSIONS)
-        raise InvalidParameter(
-            f"output {path.name!r}: unknown image extension {path.suffix!r} (use {known})"
-        ) from None
-
-
 def numbered(target: Path, count: int) -> list[Path]:
     """The files one input writes: `target` itself, or `<stem>_<i><ext>` when it fans out."""
     if count == 1:
@@ -77,62 +59,50 @@ def numbered(target: Path, count: int) -> list[Path]:
     return [target.with_name(f"{target.stem}_{i}{target.suffix}") for i in range(count)]
 
 
-def check(
-    name: str,
-    data: bytes,
-    steps: Sequence[Step],
-    limits: Limits,
-    fmt: codec.OutputFormat | None = None,
-) -> Checked:
-    """Size, header and planned output sizes of one input (encodable as `fmt`, when given);
-    no decoding."""
+def check(name: str, data: bytes, steps: Sequence[Step], limits: Limits) -> Checked:
+    """Size, header and planned output sizes of one input; no decoding."""
     codec.check_bytes(len(data), limits.max_bytes, name)
     info = codec.sniff(data, max_pixels=limits.max_pixels, name=name)
     sizes = pipeline.plan(steps, (info.width, info.height), limits.max_output_pixels)
-    if fmt is not None:
-        codec.check_encodable(sizes, fmt, name)
     return Checked(name, data, info, tuple(sizes))
 
 
-def quality_of(steps: Sequence[Step], default: int = DEFAULT_QUALITY) -> int:
-    options = pipeline.output_options(steps)
-    return options.quality if options.quality is not None else default
+def choose(
+    item: Checked, steps: Sequence[Step], fmt: str | None, quality: int | None, asked_by: str
+) -> Output:
+    """The one output policy (`output.choose`) for a checked input, and a 422 before any
+    pixel work when the format cannot hold the images the chain makes."""
+    chosen = output.choose(
+        pipeline.output_options(steps),
+        format=fmt,
+        quality=quality,
+        input=item.info,
+        asked_by=asked_by,
+    )
+    codec.check_encodable(item.sizes, chosen.format, item.name)
+    return chosen
 
 
 # --- in worker processes -------------------------------------------------------------------
 
 
-def transform(
-    item: Checked, steps: Sequence[Step], fmt: codec.OutputFormat, quality: int, png_level: int
-) -> list[bytes]:
+def transform(item: Checked, steps: Sequence[Step], out: Output, png_level: int) -> list[bytes]:
     """Decode (JPEGs shrunk on load when the chain starts by shrinking, and decoded straight
-    to gray when it turns gray before other work), run, encode."""
+    to gray when it turns gray before other work; a gray input stays gray), run, encode;
+    stopped between steps when the request no longer wants it."""
     scale, chain = 1, list(steps)
-    mode: codec.Mode = "color"
+    mode: codec.Mode = "keep"
     if item.info.format == "JPEG":
         size = (item.info.width, item.info.height)
         scale, chain = pipeline.shrink_on_load(steps, size, codec.JPEG_SCALES)
-        mode = "gray" if pipeline.gray_on_load(chain) else "color"
+        if pipeline.gray_on_load(chain):
+            mode = "gray"
     image = codec.decode(item.data, item.info, mode, item.name, scale=scale)
-    results = pipeline.run(chain, [image])
+    results = pipeline.run(chain, [image], still_wanted)
     return [
-        codec.encode(result, fmt, quality=quality, png_compression=png_level) for result in results
+        codec.encode(result, out.format.name, quality=out.quality, png_compression=png_level)
+        for result in results
     ]
-
-
-def transform_to_files(
-    item: Checked,
-    steps: Sequence[Step],
-    target: Path,
-    quality: int,
-    png_level: int,
-) -> list[Path]:
-    """`transform`, written to `target` (numbered when the chain fans out), atomically."""
-    encoded = transform(item, steps, format_for(target), quality, png_level)
-    paths = numbered(target, len(encoded))
-    for path, data in zip(paths, encoded, strict=True):
-        write_atomically(path, data)
-    return paths
 
 
 def check_and_transform_file(
@@ -140,25 +110,33 @@ def check_and_transform_file(
     target: Path,
     steps: Sequence[Step],
     limits: Limits,
-    quality: int,
     name: str | None = None,
+    fmt: str | None = None,
+    asked_by: str | None = None,
+    add_extension: bool = False,
 ) -> list[Path]:
-    """Everything in the worker: read, check, transform, write (`name` in errors: the path)."""
-    item = check_file(source, steps, limits, name, format_for(target))
-    return transform_to_files(item, steps, target, quality, limits.png_compression)
+    """Everything in the worker: read, check, transform, write atomically (numbered when
+    the chain fans out). `fmt`: the format the request names (None: none), `asked_by` says
+    who (default: the output file); `add_extension`: `target` is a name without extension,
+    to which the chosen format's is added. `name` in errors: the path."""
+    item = check_file(source, steps, limits, name)
+    out = choose(item, steps, fmt, None, asked_by or f"output {target.name!r}")
+    if add_extension:
+        target = target.with_name(target.name + out.format.extension)
+    encoded = transform(item, steps, out, limits.png_compression)
+    paths = numbered(target, len(encoded))
+    for path, data in zip(paths, encoded, strict=True):
+        write_atomically(path, data)
+    return paths
 
 
 def check_file(
-    source: Path,
-    steps: Sequence[Step],
-    limits: Limits,
-    name: str | None = None,
-    fmt: codec.OutputFormat | None = None,
+    source: Path, steps: Sequence[Step], limits: Limits, name: str | None = None
 ) -> Checked:
     """`check` of a file, its size taken from the file system before anything is read."""
     label = name or str(source)
     codec.check_bytes(source.stat().st_size, limits.max_bytes, label)
-    return check(label, source.read_bytes(), steps, limits, fmt)
+    return check(label, source.read_bytes(), steps, limits)
 
 
 # --- in the API process --------------------------------------------------------------------
@@ -172,51 +150,42 @@ class FileJob:
     source: Path
     target: Path
 
+    @property
+    def format(self) -> str:
+        """The format the output's extension names (a 422 for an unknown extension)."""
+        return codec.format_for_path(self.target).name
+
 
 async def run_files(
     pools: Pools, jobs: Sequence[FileJob], steps: Sequence[Step], limits: Limits
 ) -> list[list[Path]]:
     """Check every job, then run them all in parallel; the files each one wrote, in order."""
-    options = pipeline.output_options(steps)
-    for job in jobs:
-        fmt = format_for(job.target)
-        if options.format is not None and options.format != fmt:
-            raise InvalidParameter(
-                f"output {job.target.name!r} is {fmt} by its extension, "
-                f"but the chain asks for format={options.format}"
-            )
     # Every input is checked before any is processed, a few at a time on the API process's
     # threads, keeping no bytes: each worker reads its own file again (from the page cache),
     # so no image crosses between processes and memory does not grow with the request.
+    formats = [job.format for job in jobs]
     await asyncio.gather(
         *(
-            pools.run_local(_check_only, job.source, steps, limits, job.input, job.target)
-            for job in jobs
+            pools.run_local(_check_only, job.source, steps, limits, job.input, job.target, fmt)
+            for job, fmt in zip(jobs, formats, strict=True)
         )
     )
-    quality = quality_of(steps)
     return list(
         await asyncio.gather(
             *(
                 pools.run(
-                    check_and_transform_file,
-                    job.source,
-                    job.target,
-                    steps,
-                    limits,
-                    quality,
-                    job.input,
+                    check_and_transform_file, job.source, job.target, steps, limits, job.input, fmt
                 )
-                for job in jobs
+                for job, fmt in zip(jobs, formats, strict=True)
             )
         )
     )
 
 
 def _check_only(
-    source: Path, steps: Sequence[Step], limits: Limits, name: str, target: Path
+    source: Path, steps: Sequence[Step], limits: Limits, name: str, target: Path, fmt: str
 ) -> None:
-    check_file(source, steps, limits, name, format_for(target))
+    choose(check_file(source, steps, limits, name), steps, fmt, None, f"output {target.name!r}")
 
 
 async def run_upload(
@@ -225,24 +194,10 @@ async def run_upload(
     data: bytes,
     steps: Sequence[Step],
     limits: Limits,
-    fmt: codec.OutputFormat | None,
+    fmt: str | None,
     quality: int | None,
-) -> tuple[codec.OutputFormat, list[bytes]]:
-    """Check one upload, run the chain in a worker; the format used and the encoded results."""
+) -> tuple[Output, list[bytes]]:
+    """Check one upload, run the chain in a worker; the output chosen and the results."""
     item = check(name, data, steps, limits)
-    options = pipeline.output_options(steps)
-    chosen = fmt or options.format or input_format(item.info)
-    codec.check_encodable(item.sizes, chosen, name)
-    return chosen, await pools.run(
-        transform,
-        item,
-        steps,
-        chosen,
-        quality or quality_of(steps),
-        limits.png_compression,
-    )
-
-
-def input_format(info: codec.ImageInfo) -> codec.OutputFormat:
-    """Encode results like the input where we can (JPEG, PNG, WebP); PNG otherwise."""
-    return {"JPEG": "jpeg", "WEBP": "webp"}.get(info.format, "png")  # type: ignore[return-value]
+    out = choose(item, steps, fmt, quality, "the request's format and quality fields")
+    return out, await pools.run(transform, item, steps, out, limits.png_compression)

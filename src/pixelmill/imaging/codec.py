@@ -12,6 +12,7 @@ import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Literal
 
 import cv2
@@ -27,23 +28,28 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 # Formats OpenCV decodes itself (faster, and straight to gray for JPEG); others go to Pillow.
 _OPENCV_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF"})
 _EXIF_ORIENTATION = 0x0112
+# Pillow's modes of one-channel gray images (1-bit, 8-bit, 16-bit and 32-bit)
+_GRAY_MODES = frozenset({"1", "L", "I", "I;16", "I;16B", "I;16L", "F"})
 
 # Our own pixel limit is checked right after the header is read; Pillow's bomb warning
 # would only repeat it.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
-Mode = Literal["gray", "color"]
+# "keep": gray when the input is gray (one channel), else colour
+Mode = Literal["gray", "color", "keep"]
 OutputFormat = Literal["png", "jpeg", "webp"]
 
 
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
-    """What the header says: format, upright size and EXIF orientation (1 = upright)."""
+    """What the header says: format, upright size, EXIF orientation (1 = upright), and
+    whether the pixels are gray."""
 
     format: str
     width: int
     height: int
     orientation: int = 1
+    gray: bool = False
 
     @property
     def pixels(self) -> int:
@@ -66,6 +72,7 @@ def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
             fmt = img.format or "unknown"
             width, height = img.size
+            gray = img.mode in _GRAY_MODES
             # libtiff turns a TIFF upright as it reads it, under OpenCV and under Pillow
             # (whose size is already the upright one): nothing is left to apply
             orientation = 1 if fmt == "TIFF" else _orientation(img)
@@ -88,7 +95,7 @@ def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
         )
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return ImageInfo(fmt, width, height, orientation)
+    return ImageInfo(fmt, width, height, orientation, gray)
 
 
 # JPEG's DCT can be decoded straight at 1/2, 1/4 or 1/8 of the size, for a fraction of the work.
@@ -101,19 +108,99 @@ _REDUCED = {
     ("color", 8): cv2.IMREAD_REDUCED_COLOR_8,
 }
 JPEG_SCALES = (8, 4, 2)
-JPEG_MAX_SIDE = 65535  # libjpeg's limit, width and height alike
-WEBP_MAX_SIDE = 16383  # libwebp's
-_MAX_SIDES: dict[str, int] = {"jpeg": JPEG_MAX_SIDE, "webp": WEBP_MAX_SIDE}
+DEFAULT_QUALITY = 90
 
 
-def check_encodable(sizes: Sequence[tuple[int, int]], fmt: OutputFormat, name: str) -> None:
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One format pixelmill writes: its names, how it is served, what it can hold."""
+
+    name: OutputFormat
+    extensions: tuple[str, ...]  # the first is the one written
+    media_type: str
+    reads_as: str  # Pillow's name for an input in this format
+    quality_flag: int | None = None  # OpenCV's quality parameter; None: lossless, no quality
+    alpha: bool = False
+    max_side: int | None = None  # the encoder's largest width or height
+    options: tuple[int, ...] = ()  # further OpenCV encoder parameters
+
+    @property
+    def extension(self) -> str:
+        return self.extensions[0]
+
+    @property
+    def takes_quality(self) -> bool:
+        return self.quality_flag is not None
+
+
+FORMATS: dict[str, Format] = {
+    fmt.name: fmt
+    for fmt in (
+        Format("png", (".png",), "image/png", "PNG", alpha=True),
+        Format(
+            "jpeg",
+            (".jpg", ".jpeg"),
+            "image/jpeg",
+            "JPEG",
+            quality_flag=cv2.IMWRITE_JPEG_QUALITY,
+            max_side=65535,  # libjpeg's limit, width and height alike
+        ),
+        Format(
+            "webp",
+            (".webp",),
+            "image/webp",
+            "WEBP",
+            quality_flag=cv2.IMWRITE_WEBP_QUALITY,
+            alpha=True,
+            max_side=16383,  # libwebp's
+        ),
+    )
+}
+ALIASES = {"jpg": "jpeg"}
+JPEG_MAX_SIDE = FORMATS["jpeg"].max_side or 0
+
+
+def output_format(name: str) -> Format:
+    """The format a user names: `png`, `jpeg`, `jpg` or `webp`, in any case; 422 otherwise."""
+    key = name.strip().lower()
+    fmt = FORMATS.get(ALIASES.get(key, key))
+    if fmt is None:
+        raise InvalidParameter(
+            f"unknown output format {name[:40]!r} (use {', '.join(format_names())})"
+        )
+    return fmt
+
+
+def format_names() -> list[str]:
+    """Every name `output_format` takes, aliases included."""
+    return [*FORMATS, *ALIASES]
+
+
+def format_for_path(path: PurePath) -> Format:
+    """The format a file name asks for by its extension (`.jpg`, `.JPEG`, `.webp`, ...)."""
+    suffix = path.suffix.lower()
+    for fmt in FORMATS.values():
+        if suffix in fmt.extensions:
+            return fmt
+    known = ", ".join(ext for fmt in FORMATS.values() for ext in fmt.extensions)
+    raise InvalidParameter(
+        f"output {path.name!r}: unknown image extension {path.suffix!r} (use {known})"
+    )
+
+
+def written_like(info: ImageInfo) -> Format | None:
+    """The format an input is in, when pixelmill writes it too."""
+    return next((fmt for fmt in FORMATS.values() if fmt.reads_as == info.format), None)
+
+
+def check_encodable(sizes: Sequence[tuple[int, int]], fmt: Format, name: str) -> None:
     """422 before any pixel work when an image of `sizes` cannot be encoded as `fmt`."""
-    limit = _MAX_SIDES.get(fmt)
+    limit = fmt.max_side
     for width, height in sizes:
         if limit is not None and max(width, height) > limit:
             raise InvalidParameter(
-                f"{name}: the chain makes a {width}×{height} image, and {fmt.upper()} holds "
-                f"at most {limit} pixels a side; choose PNG, or a smaller size"
+                f"{name}: the chain makes a {width}×{height} image, and {fmt.name.upper()} "
+                f"holds at most {limit} pixels a side; choose PNG, or a smaller size"
             )
 
 
@@ -132,10 +219,13 @@ def decode(
     image = None
     if scale != 1 and (info.format != "JPEG" or scale not in JPEG_SCALES):
         raise ValueError(f"cannot decode {info.format} at 1/{scale}")
+    if mode == "keep":
+        mode = "gray" if info.gray else "color"
     if info.format in _OPENCV_FORMATS:
         # Gray is BT.601 luma from the colour pixels (cv2.cvtColor) for every format but
-        # JPEG, whose decoder hands out the luma stored in the file, skipping the colour work.
-        straight_to_gray = mode == "gray" and info.format == "JPEG"
+        # JPEG, whose decoder hands out the luma stored in the file, skipping the colour
+        # work, and gray images, whose pixels are the gray already.
+        straight_to_gray = mode == "gray" and (info.format == "JPEG" or info.gray)
         flags = cv2.IMREAD_IGNORE_ORIENTATION | (
             _REDUCED[(mode, scale)]
             if scale != 1
@@ -165,7 +255,7 @@ def encode(
     image: np.ndarray,
     fmt: OutputFormat = "png",
     *,
-    quality: int = 90,
+    quality: int = DEFAULT_QUALITY,
     png_compression: int = 1,
     bands: int = 1,
     map_fn: png.MapFn = map,
@@ -178,8 +268,12 @@ def encode(
         return png.encode(image, level=png_compression, bands=bands, map_fn=map_fn)
     if not 1 <= quality <= 100:
         raise InvalidParameter(f"quality must be between 1 and 100, got {quality}")
-    flag = cv2.IMWRITE_JPEG_QUALITY if fmt == "jpeg" else cv2.IMWRITE_WEBP_QUALITY
-    ok, buf = cv2.imencode("." + fmt, image, [flag, quality])
+    spec = FORMATS[fmt]
+    params = [
+        *([spec.quality_flag, quality] if spec.quality_flag is not None else []),
+        *spec.options,
+    ]
+    ok, buf = cv2.imencode(spec.extension, image, params)
     if not ok:  # pragma: no cover - OpenCV refuses only shapes we never make
         raise UnsupportedImage(f"cannot encode a {image.shape} image as {fmt}")
     return buf.tobytes()

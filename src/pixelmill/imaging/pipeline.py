@@ -8,7 +8,7 @@ array, or comma-separated `name=value` items). The order of work:
     parse_text(text)                    -> items        (text only: /v1/transform, the CLI)
     parse(items)                        -> steps        names and parameters, no pixels
     plan(steps, (w, h), max_pixels)     -> sizes        every image's size, no pixels
-    run(steps, images)                  -> images       the pixel work
+    run(steps, images, wanted)          -> images       the pixel work, stopped when unwanted
     output_options(steps)               -> format, quality for the encoder
 
 Every problem is an InvalidParameter (422) naming the step's position in the chain as
@@ -18,14 +18,14 @@ written, the operation and the field. `run` makes exactly the sizes `plan` predi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from pixelmill.errors import InvalidParameter
+from pixelmill.errors import InvalidParameter, Stopped
 from pixelmill.imaging.ops import OpParams, Size
 from pixelmill.imaging.ops.color import GrayscaleParams
 from pixelmill.imaging.ops.geometry import ResizeParams, resize_sizes
@@ -142,18 +142,30 @@ def plan(
     return sizes
 
 
-def run(steps: Sequence[Step], images: list[np.ndarray]) -> list[np.ndarray]:
-    """Apply the steps left to right; fan-outs replace an image by its parts in place."""
-    for index, step in enumerate(steps):
-        if step.op.output:
-            continue
+def run(
+    steps: Sequence[Step],
+    images: list[np.ndarray],
+    wanted: Callable[[], bool] | None = None,
+) -> list[np.ndarray]:
+    """Apply the steps left to right; fan-outs replace an image by its parts in place.
+
+    `wanted` is asked before every step after the first: when it answers False (the
+    request's deadline passed, or its client left) the chain stops there with `Stopped`.
+    """
+    work = [(index, step, step.op.apply) for index, step in enumerate(steps) if step.op.apply]
+    for done, (index, step, apply) in enumerate(work):
+        if done and wanted is not None and not wanted():
+            raise Stopped(
+                f"the work was stopped before {_where(step, index)}, step {done + 1} of "
+                f"{len(work)}: its time was up or its client had left"
+            )
         try:
             if step.op.combines:
-                images = [step.op.apply(images, step.params)]
+                images = [apply(images, step.params)]
                 continue
             produced: list[np.ndarray] = []
             for image in images:
-                result = step.op.apply(image, step.params)
+                result = apply(image, step.params)
                 produced.extend(result if isinstance(result, list) else [result])
             images = produced
         except InvalidParameter as exc:

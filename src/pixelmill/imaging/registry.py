@@ -44,7 +44,7 @@ from pixelmill.imaging.ops.geometry import (
     split_sizes,
 )
 from pixelmill.imaging.ops.grid import GridParams, grid
-from pixelmill.imaging.ops.output import FormatParams, QualityParams, keep
+from pixelmill.imaging.ops.output import FormatParams, QualityParams
 from pixelmill.imaging.ops.sharpen import SharpenParams, sharpen
 from pixelmill.imaging.ops.tone import (
     BrightnessParams,
@@ -72,14 +72,18 @@ class Operation:
 
     name: str
     params: type[OpParams]
-    apply: Callable[[Any, Any], Any]
+    apply: Callable[[Any, Any], Any] | None  # None: an output step, which changes no pixel
     summary: str
     primary: str | None = None
     aliases: tuple[str, ...] = ()
     off_values: frozenset[str] = field(default_factory=frozenset)
     combines: bool = False
-    output: bool = False
     size: Callable[[Any, Any], list[Size]] | None = None
+
+    @property
+    def output(self) -> bool:
+        """An output step (format, quality): it tells the encoder, not the pixels."""
+        return self.apply is None
 
 
 def _collage_size(sizes: list[Size], params: CollageParams) -> list[Size]:
@@ -217,18 +221,16 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "format",
             FormatParams,
-            keep,
+            None,
             "Output step: encode the result as png, jpeg or webp.",
             primary="format",
-            output=True,
         ),
         Operation(
             "quality",
             QualityParams,
-            keep,
+            None,
             "Output step: JPEG/WebP quality of the result.",
             primary="quality",
-            output=True,
         ),
     )
 }

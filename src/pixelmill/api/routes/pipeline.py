@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
@@ -83,7 +83,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post("/pipeline", summary="Run operations on server-side files", responses=_ERRORS)
 @router.post("/items/", summary="Alias of /pipeline (py-image-server)", responses=_ERRORS)
 async def run_pipeline(
-    request: PipelineRequest, settings: SettingsDep, pools: PoolsDep, metrics: MetricsDep
+    request: PipelineRequest,
+    http: Request,
+    settings: SettingsDep,
+    pools: PoolsDep,
+    metrics: MetricsDep,
 ) -> PipelineResult:
     """Validate the whole request (chain, paths, headers, result sizes), then process every
     image in parallel worker processes and write the outputs atomically."""
@@ -106,7 +110,7 @@ async def run_pipeline(
             )
         seen[job.target] = item.output
     limits = Limits.from_settings(settings)
-    async with pools.admit():
+    async with pools.admit(http.is_disconnected):
         written = await run_files(pools, jobs, steps, limits)
     metrics.processed([step.op.name for step in steps], len(jobs))
     real_root = await asyncio.to_thread(root.resolve)

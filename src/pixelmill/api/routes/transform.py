@@ -5,22 +5,18 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import PurePath
-from typing import Annotated, Any, Literal
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
-from pixelmill.errors import InvalidParameter
 from pixelmill.execution.pipeline import Limits, run_upload
 from pixelmill.imaging import codec, pipeline
 
 router = APIRouter(tags=["transform"])
-
-MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 
 
 @router.post(
@@ -32,9 +28,7 @@ EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
             "description": "The result image; a ZIP of `<name>_<i>.<ext>` files when the chain "
             "fans out (split)",
             "content": {
-                "image/png": {},
-                "image/jpeg": {},
-                "image/webp": {},
+                **{fmt.media_type: {} for fmt in codec.FORMATS.values()},
                 "application/zip": {},
             },
         },
@@ -45,6 +39,7 @@ EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
     },
 )
 async def transform(
+    request: Request,
     settings: SettingsDep,
     pools: PoolsDep,
     metrics: MetricsDep,
@@ -58,28 +53,37 @@ async def transform(
         ),
     ],
     format: Annotated[
-        Literal["png", "jpeg", "jpg", "webp"] | None,
-        Form(description="Output format (default: the input's; PNG for GIF, BMP, TIFF)"),
+        str | None,
+        Form(
+            description=f"Output format: {', '.join(codec.format_names())}, in any case "
+            "(default: a `format=` step of the chain, else the input's; PNG for GIF, BMP, TIFF)",
+            examples=["webp"],
+        ),
     ] = None,
     quality: Annotated[
-        int | None, Form(ge=1, le=100, description="JPEG/WebP quality, 1-100 (default 90)")
+        int | None,
+        Form(
+            ge=1,
+            le=100,
+            description=f"JPEG/WebP quality, 1-100 (default: a `quality=` step of the chain, "
+            f"else {codec.DEFAULT_QUALITY})",
+        ),
     ] = None,
 ) -> Response:
     """Run `ops` on the image and return the result in the chosen format."""
     steps = pipeline.parse(pipeline.parse_text(ops), settings.max_operations)
+    if format is not None:
+        codec.output_format(format)  # a bad name is a 422 before the upload is read
     codec.check_bytes(file.size or 0, settings.max_upload_bytes, "file")
     limits = Limits.from_settings(settings)
-    chosen: Any = "jpeg" if format == "jpg" else format
-    async with pools.admit():
+    async with pools.admit(request.is_disconnected):
         data = await file.read()
-        fmt, results = await run_upload(pools, "file", data, steps, limits, chosen, quality)
-        if not results:
-            raise InvalidParameter("the chain produced no image")
+        out, results = await run_upload(pools, "file", data, steps, limits, format, quality)
         metrics.processed([step.op.name for step in steps], 1)
         if len(results) == 1:
-            return Response(results[0], media_type=MEDIA_TYPES[fmt])
+            return Response(results[0], media_type=out.format.media_type)
         stem = PurePath(file.filename or "image").stem or "image"
-        archive = await pools.run_local(_zip, stem, EXTENSIONS[fmt], results)
+        archive = await pools.run_local(_zip, stem, out.format.extension, results)
     return Response(
         archive,
         media_type="application/zip",

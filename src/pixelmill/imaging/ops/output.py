@@ -1,13 +1,28 @@
-"""Output steps: `format` and `quality` change no pixel; they say how to encode the result."""
+"""Output steps and the one output policy.
+
+`format` and `quality` steps change no pixel; they say how to encode the result. `choose`
+decides the encoding of every surface (`/v1/transform`, `/pipeline`, `pixelmill run`,
+captions, faces) from three sources, in this order:
+
+1. what the request itself names: a form field, a command-line option, an output file's
+   extension, or the one format a surface stores (captions are JPEG);
+2. the chain's output steps (`format=webp`, `quality=80`; the last of each wins);
+3. the input: results are written in the input's format when pixelmill writes it
+   (JPEG, PNG, WebP), else as PNG; quality 90.
+
+When the request and the chain both name a format, or both a quality, and they differ, the
+answer is a 422 saying so, never a silent pick of one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from pydantic import Field, field_validator
 
+from pixelmill.errors import InvalidParameter
+from pixelmill.imaging import codec
 from pixelmill.imaging.codec import OutputFormat
 from pixelmill.imaging.ops import OpParams
 
@@ -24,7 +39,7 @@ class FormatParams(OpParams):
     def _normalise(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = value.strip().lower()
-            return "jpeg" if value == "jpg" else value
+            return codec.ALIASES.get(value, value)
         return value
 
 
@@ -40,12 +55,46 @@ class QualityParams(OpParams):
 
 @dataclass(frozen=True, slots=True)
 class OutputOptions:
-    """What the output steps of a chain ask for; None: the caller's default."""
+    """What the output steps of a chain ask for; None: nothing asked."""
 
     format: OutputFormat | None = None
     quality: int | None = None
 
 
-def keep(image: np.ndarray, params: OpParams) -> np.ndarray:
-    """Output steps leave the pixels alone (the pipeline does not even call this)."""
-    return image
+@dataclass(frozen=True, slots=True)
+class Output:
+    """How a result is encoded: the format and, for lossy formats, the quality."""
+
+    format: codec.Format
+    quality: int = codec.DEFAULT_QUALITY
+
+
+def choose(
+    chain: OutputOptions,
+    *,
+    format: str | None = None,
+    quality: int | None = None,
+    input: codec.ImageInfo | None = None,
+    asked_by: str = "the request",
+) -> Output:
+    """The output for a request that names `format`/`quality` (None: nothing named), runs a
+    chain whose output steps are `chain`, on an image whose header is `input`."""
+    asked = codec.output_format(format) if format is not None else None
+    if asked is not None and chain.format is not None and asked.name != chain.format:
+        raise InvalidParameter(
+            f"{asked_by} asks for {asked.name}, but the chain asks for format={chain.format}; "
+            "name one of them"
+        )
+    if quality is not None and chain.quality is not None and quality != chain.quality:
+        raise InvalidParameter(
+            f"{asked_by} asks for quality {quality}, but the chain asks for "
+            f"quality={chain.quality}; name one of them"
+        )
+    fmt = (
+        asked
+        or (codec.FORMATS[chain.format] if chain.format is not None else None)
+        or (codec.written_like(input) if input is not None else None)
+        or codec.FORMATS["png"]
+    )
+    chosen_quality = quality if quality is not None else chain.quality
+    return Output(fmt, codec.DEFAULT_QUALITY if chosen_quality is None else chosen_quality)

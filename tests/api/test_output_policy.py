@@ -1,0 +1,197 @@
+"""One output policy: every surface encodes its result in the format and quality that
+`output.choose` decides, from the request, the chain's output steps and the input."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from pixelmill.api import create_app
+from pixelmill.config import Settings
+from pixelmill.errors import InvalidParameter
+from pixelmill.imaging import codec
+from pixelmill.imaging.ops.output import OutputOptions, choose
+from tests.images import encode, photo
+
+COLOUR = photo(64, 48, seed=7)
+GRAY = COLOUR[:, :, 1].copy()
+MAGIC = {"png": b"\x89PNG", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF"}
+
+
+def info(fmt: str) -> codec.ImageInfo:
+    return codec.ImageInfo(fmt, 64, 48)
+
+
+@pytest.mark.parametrize(
+    ("chain", "asked", "input", "expected"),
+    [
+        (OutputOptions(), None, "JPEG", ("jpeg", 90)),  # the input's format
+        (OutputOptions(), None, "WEBP", ("webp", 90)),
+        (OutputOptions(), None, "GIF", ("png", 90)),  # not written: PNG
+        (OutputOptions(), None, "TIFF", ("png", 90)),
+        (OutputOptions("webp", 70), None, "JPEG", ("webp", 70)),  # the chain's steps
+        (OutputOptions(None, 70), "JPG", "PNG", ("jpeg", 70)),  # the request, any case
+        (OutputOptions("jpeg"), "jpg", "PNG", ("jpeg", 90)),  # jpg and jpeg agree
+    ],
+)
+def test_the_policy_table(
+    chain: OutputOptions, asked: str | None, input: str, expected: tuple[str, int]
+) -> None:
+    out = choose(chain, format=asked, input=info(input))
+    assert (out.format.name, out.quality) == expected
+
+
+def test_a_request_and_a_chain_that_disagree_are_a_422() -> None:
+    with pytest.raises(InvalidParameter, match="asks for png, but the chain asks for format=webp"):
+        choose(OutputOptions("webp"), format="png", asked_by="the request")
+    with pytest.raises(InvalidParameter, match="quality 50, but the chain asks for quality=80"):
+        choose(OutputOptions(None, 80), quality=50)
+    with pytest.raises(InvalidParameter, match="unknown output format 'gif'"):
+        choose(OutputOptions(), format="gif")
+
+
+def test_the_format_table_holds_what_each_format_is() -> None:
+    for fmt in codec.FORMATS.values():
+        assert fmt.media_type.startswith("image/")
+        assert codec.format_for_path(Path("a" + fmt.extension.upper())) is fmt
+        data = codec.encode(COLOUR, fmt.name, quality=80)
+        assert data.startswith(MAGIC[fmt.name])
+        assert Image.open(io.BytesIO(data)).format == fmt.reads_as
+    assert codec.FORMATS["png"].takes_quality is False
+    assert codec.FORMATS["jpeg"].alpha is False and codec.FORMATS["webp"].alpha is True
+
+
+# --- /v1/transform ---------------------------------------------------------------------------
+
+
+def transform(client: TestClient, data: bytes, ops: str, **form: str):  # type: ignore[no-untyped-def]
+    return client.post("/v1/transform", files={"file": ("a.img", data)}, data={"ops": ops, **form})
+
+
+@pytest.mark.parametrize(
+    ("data", "ops", "form", "media"),
+    [
+        (encode(COLOUR, ".jpg"), "resize=0.5", {}, "image/jpeg"),
+        (encode(COLOUR, ".webp"), "resize=0.5", {}, "image/webp"),
+        (encode(COLOUR, ".bmp"), "resize=0.5", {}, "image/png"),
+        (encode(COLOUR, ".jpg"), "resize=0.5,format=webp", {}, "image/webp"),
+        (encode(COLOUR, ".jpg"), "resize=0.5", {"format": "JPG"}, "image/jpeg"),
+        (encode(COLOUR), "resize=0.5", {"format": "WebP"}, "image/webp"),
+        (encode(COLOUR), "format=JPG,resize=0.5", {"format": "jpeg"}, "image/jpeg"),
+    ],
+)
+def test_transform_encodes_as_the_policy_says(
+    client: TestClient, data: bytes, ops: str, form: dict[str, str], media: str
+) -> None:
+    response = transform(client, data, ops, **form)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == media
+    image = Image.open(io.BytesIO(response.content))
+    assert Image.MIME[image.format or ""] == media
+    assert image.size == (32, 24)
+
+
+def test_transform_refuses_a_format_the_chain_contradicts(client: TestClient) -> None:
+    response = transform(client, encode(COLOUR), "format=webp", format="png")
+    assert response.status_code == 422
+    assert "format=webp" in response.json()["detail"]
+    response = transform(client, encode(COLOUR), "quality=80", format="jpeg", quality="40")
+    assert response.status_code == 422
+    assert "quality=80" in response.json()["detail"]
+    response = transform(client, encode(COLOUR), "grayscale", format="gif")
+    assert response.status_code == 422
+    assert "unknown output format 'gif'" in response.json()["detail"]
+
+
+def test_a_gray_input_stays_one_channel_in_png(client: TestClient) -> None:
+    for data in (encode(GRAY), encode(GRAY, ".jpg", quality=100)):
+        response = transform(client, data, "resize=0.5,rotate=90", format="png")
+        assert response.status_code == 200, response.text
+        assert Image.open(io.BytesIO(response.content)).mode == "L"
+    # an operation that draws in colour makes a colour image
+    framed = transform(client, encode(GRAY), "grid=8", format="png")
+    assert framed.status_code == 200, framed.text
+    assert Image.open(io.BytesIO(framed.content)).mode == "RGB"
+    # the gray pixels are the input's own
+    same = transform(client, encode(GRAY), "rotate=0", format="png")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(same.content))), GRAY)
+
+
+# --- /pipeline -------------------------------------------------------------------------------
+
+
+def test_pipeline_writes_the_format_of_each_extension(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    root = settings.files_root_path
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "in.jpg").write_bytes(encode(COLOUR, ".jpg"))
+    with TestClient(create_app(settings)) as client:
+        items = [
+            {"input": "in.jpg", "output": "out/a.PNG"},
+            {"input": "in.jpg", "output": "out/b.JPEG"},
+            {"input": "in.jpg", "output": "out/c.webp"},
+        ]
+        response = client.post("/pipeline", json={"images": items, "operations": ["resize=0.5"]})
+        assert response.status_code == 200, response.text
+        for name, fmt in (("a.PNG", "PNG"), ("b.JPEG", "JPEG"), ("c.webp", "WEBP")):
+            assert Image.open(root / "out" / name).format == fmt
+        clash = client.post(
+            "/pipeline",
+            json={"images": [items[0]], "operations": ["resize=0.5", "format=webp"]},
+        )
+        assert clash.status_code == 422
+        assert "'a.PNG' asks for png, but the chain asks for format=webp" in clash.json()["detail"]
+
+
+# --- pixelmill run ---------------------------------------------------------------------------
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pixelmill", "run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "args", "written", "fmt"),
+    [
+        ("a.jpg", ["--ops", "resize=0.5,format=webp"], "a.webp", "WEBP"),
+        ("a.jpg", ["--ops", "resize=0.5"], "a.jpg", "JPEG"),
+        ("a.jpg", ["--ops", "resize=0.5", "--format", "PNG"], "a.png", "PNG"),
+        ("a.bmp", ["--ops", "resize=0.5"], "a.png", "PNG"),
+        ("a.jpeg", ["--ops", "format=JPG,resize=0.5", "--format", "jpeg"], "a.jpg", "JPEG"),
+    ],
+)
+def test_run_writes_the_format_the_policy_chooses(
+    tmp_path: Path, source: str, args: list[str], written: str, fmt: str
+) -> None:
+    (tmp_path / source).write_bytes(encode(COLOUR, Path(source).suffix))
+    result = run(*args, "--out", "out", source, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [written]
+    with Image.open(tmp_path / "out" / written) as image:
+        assert (image.format, image.size) == (fmt, (32, 24))
+
+
+def test_run_says_when_format_and_the_chain_disagree(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(encode(COLOUR, ".jpg"))
+    result = run("--ops", "format=webp", "--format", "png", "--out", "out", "a.jpg", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "--format asks for png, but the chain asks for format=webp" in result.stderr
+    bad = run("--ops", "grayscale", "--format", "gif", "--out", "out", "a.jpg", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown output format 'gif'" in bad.stderr
+    assert "Traceback" not in result.stderr + bad.stderr
