@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +21,7 @@ from pixelmill.config import Settings
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import codec
 from pixelmill.imaging.ops.output import OutputOptions, choose
-from tests.images import encode, photo
+from tests.images import encode, photo, pil_bytes
 
 COLOUR = photo(64, 48, seed=7)
 GRAY = COLOUR[:, :, 1].copy()
@@ -195,3 +197,40 @@ def test_run_says_when_format_and_the_chain_disagree(tmp_path: Path) -> None:
     bad = run("--ops", "grayscale", "--format", "gif", "--out", "out", "a.jpg", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown output format 'gif'" in bad.stderr
     assert "Traceback" not in result.stderr + bad.stderr
+
+
+# --- captions and faces ----------------------------------------------------------------------
+
+
+def _poll(client: TestClient, url: str) -> httpx.Response:
+    deadline = time.monotonic() + 60
+    while (response := client.get(url)).status_code == 409:
+        assert time.monotonic() < deadline, f"{url} not done in time"
+        time.sleep(0.05)
+    return response
+
+
+@pytest.mark.parametrize(
+    ("ext", "faces_media"),
+    [(".jpg", "image/jpeg"), (".png", "image/png"), (".webp", "image/webp"), (".gif", "image/png")],
+)
+def test_captions_store_jpeg_and_faces_keep_the_input_format(
+    make_settings: Callable[..., Settings], ext: str, faces_media: str
+) -> None:
+    data = pil_bytes(Image.fromarray(COLOUR[:, :, ::-1]), ext.lstrip(".").replace("jpg", "jpeg"))
+    with TestClient(create_app(make_settings())) as client:
+        caption = client.post(
+            "/api/images", files={"image": (f"a{ext}", data)}, data={"description": "hi"}
+        )
+        assert caption.status_code == 202, caption.text
+        served = _poll(client, f"/api/images/{caption.json()['id']}")
+        assert served.status_code == 200
+        assert served.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(served.content)).format == "JPEG"
+
+        faces = client.post("/api/v1/images", files={"file": (f"a{ext}", data)})
+        assert faces.status_code == 202, faces.text
+        boxed = _poll(client, faces.json()["url"])
+        assert boxed.status_code == 200
+        assert boxed.headers["content-type"] == faces_media
+        assert Image.MIME[Image.open(io.BytesIO(boxed.content)).format or ""] == faces_media

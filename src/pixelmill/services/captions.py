@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import codec
+from pixelmill.imaging.ops import output
 from pixelmill.imaging.ops.caption import MAX_PADDING, CaptionParams, caption, caption_sizes
 from pixelmill.jobs.queue import JobQueue, Message
 from pixelmill.services import inbox
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 
 INBOX = CAPTIONER.stream
 OUTBOX = STORER.stream
-JPEG_QUALITY = 90
+# Captions are stored, and served, as JPEG (the seed's format), through the one output policy.
+OUTPUT = output.choose(output.OutputOptions(), format="jpeg", asked_by="captions")
 
 
 def check_captionable(
@@ -123,7 +125,7 @@ class Captioner:
                 text=description, font=self.font, size=self.font_size, overlay=self.overlay
             )
             result = caption(image, params)
-            jpeg = codec.encode(result, "jpeg", quality=JPEG_QUALITY)
+            jpeg = codec.encode(result, OUTPUT.format.name, quality=OUTPUT.quality)
         except Exception as exc:
             if notify and message.deliveries >= self.max_deliveries:
                 self.queue.put(OUTBOX, {**_passed_on(fields), "error": repr(exc).encode()})
@@ -182,7 +184,7 @@ class Storer:
 
 
 def _key(message: Message) -> str:
-    return f"captions/{message.fields['id'].decode()}.jpg"
+    return f"captions/{message.fields['id'].decode()}{OUTPUT.format.extension}"
 
 
 def _passed_on(fields: dict[str, bytes]) -> dict[str, bytes]:

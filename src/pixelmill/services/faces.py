@@ -6,7 +6,8 @@
 
 `faces:in` carries `id`, `image` (the upload's bytes), `filename` and `created_at`. The service
 decodes the image upright, detects faces, draws a box around each, writes
-`faces/<id>.<jpg|png>` to the blob store and the row with the boxes, then publishes
+`faces/<id>.<jpg|png|webp>` (the input's format when pixelmill writes it, else PNG) to the
+blob store and the row with the boxes, then publishes
 `{"id", "url", "meta_url", "faces": <count>, "width", "height", "created_at", "stored_at"}` on the
 `faces` channel. An event is published when the row becomes stored, so a redelivered message
 does not announce the same image twice (at most once if the process dies between the two).
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from pixelmill.events.broadcast import Broadcaster
 from pixelmill.imaging import codec
+from pixelmill.imaging.ops import output
 from pixelmill.imaging.ops.faces import Face, FacesParams, detect, draw
 from pixelmill.jobs.queue import Message
 from pixelmill.services import inbox
@@ -35,7 +37,6 @@ log = logging.getLogger(__name__)
 
 INBOX = FACES.stream
 CHANNEL = "faces"
-JPEG_QUALITY = 90
 
 
 def image_url(id: str) -> str:
@@ -76,16 +77,16 @@ class FaceService:
             image = codec.decode(data, info, "color", f"image {id}")
             found = detect(image, self.params)
             boxed = draw(image, found, self.params)
-            fmt: codec.OutputFormat = "jpeg" if info.format == "JPEG" else "png"
-            encoded = codec.encode(boxed, fmt, quality=JPEG_QUALITY)
+            out = output.choose(output.OutputOptions(), input=info)  # the input's, or PNG
+            encoded = codec.encode(boxed, out.format.name, quality=out.quality)
         except Exception as exc:
             if message.deliveries >= self.max_deliveries:
                 with self.database.session() as session:
                     self.repository.mark(session, id, "failed", error=repr(exc))
                 inbox.forget(self.inbox_dir, id)
             raise
-        key = f"faces/{id}.{'jpg' if fmt == 'jpeg' else 'png'}"
-        self.blobs.put(key, encoded, f"image/{fmt}")
+        key = f"faces/{id}{out.format.extension}"
+        self.blobs.put(key, encoded, out.format.media_type)
         boxes = [_box(face) for face in found]
         height, width = boxed.shape[:2]
         with self.database.session() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile, WebSocket
@@ -16,6 +17,7 @@ from pixelmill.api.stored import not_stored, stored_image
 from pixelmill.api.uploads import client_filename, read_image
 from pixelmill.errors import NotFound
 from pixelmill.events.hub import Hub
+from pixelmill.imaging import codec
 from pixelmill.services import faces
 from pixelmill.services.accept import accept as accept_job
 from pixelmill.services.runtime import Runtime
@@ -138,7 +140,7 @@ async def get_image(runtime: RuntimeDep, id: str) -> Response:
     row, refusal = await _row(runtime, id)
     if refusal is not None:
         return refusal
-    media = "image/png" if row.file_path.endswith(".png") else "image/jpeg"
+    media = codec.format_for_path(PurePath(row.file_path)).media_type
     return await stored_image(runtime.blobs, row.file_path, media, id)
 
 
