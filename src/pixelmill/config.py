@@ -219,7 +219,10 @@ class Settings(BaseSettings):
         description="Largest input image, in pixels, checked from its header: 413.",
     )
     max_output_pixels: int = Field(
-        100_000_000, ge=1, description="Largest image pixelmill will make (collage, resize): 413."
+        100_000_000,
+        ge=1,
+        description="Largest image pixelmill will make: a chain (`/pipeline`, "
+        "`/v1/transform`, `pixelmill run`) past it is a 422 before any work, a collage a 413.",
     )
     max_collage_images: int = Field(
         16, ge=2, le=64, description="Images in one collage (`/process`, `pixelmill collage`)."
