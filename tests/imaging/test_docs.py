@@ -19,7 +19,7 @@ def test_operations_doc_is_up_to_date() -> None:
 def test_the_table_shows_every_operation_alias_and_parameter() -> None:
     table = markdown_table()
     for op in OPERATIONS.values():
-        assert f"## `{op.name}`" in table
+        assert f"\n## {op.name}\n" in table
         assert all(f"`{alias}`" in table for alias in op.aliases)
         for name, info in op.params.model_fields.items():
             assert f"| `{name}` |" in table
