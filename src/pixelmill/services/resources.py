@@ -1,10 +1,10 @@
 """What a process opens once and shares: the database, the queue, heartbeats, job
 statistics, the broadcaster and the blob store.
 
-    no redis_url (embedded)    every part in memory, in this process
-    redis_url                  one Redis client, whose pool every part uses: queue, heartbeats,
-                               statistics and publishing (plus, in an API process, the
-                               broadcaster's one subscription, on its own async connection)
+    no redis_url (embedded)    queue, heartbeats, statistics and broadcaster in memory
+    redis_url                  one Redis client, whose one pool they all use (plus, in an API
+                               process, the broadcaster's one subscription, on its own async
+                               connection)
 
 The API process (`create_app`) and each worker process (`pixelmill worker`) open it once, at
 start, through `Runtime.open`, and close it when they stop.
@@ -12,7 +12,6 @@ start, through `Runtime.open`, and close it when they stop.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -36,8 +35,6 @@ from pixelmill.redis_client import connect
 from pixelmill.storage.blobs import BlobStore, make_blob_store
 from pixelmill.storage.db import Database, migrate
 from pixelmill.storage.repository import CaptionRepository, FaceRepository
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
