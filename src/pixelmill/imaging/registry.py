@@ -263,7 +263,8 @@ def markdown_table() -> str:
         aliases = ", ".join(f"`{alias}`" for alias in op.aliases)
         lines.append(f"| `{op.name}` | {aliases} | {_value_meaning(op)} | {_cell(op.summary)} |")
     for op in OPERATIONS.values():
-        lines += ["", f"## {op.name}", "", op.summary]  # plain: ReDoc shows code in headings as tags
+        # a plain heading: ReDoc shows a code span in a heading as a literal <code> tag
+        lines += ["", f"## {op.name}", "", op.summary]
         if op.aliases:
             lines += ["", "Also called " + ", ".join(f"`{a}`" for a in op.aliases) + "."]
         fields = op.params.model_fields
