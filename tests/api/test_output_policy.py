@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import httpx
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from PIL import Image
 from pixelmill.api import create_app
 from pixelmill.config import Settings
 from pixelmill.errors import InvalidParameter
-from pixelmill.imaging import codec
+from pixelmill.imaging import codec, pipeline
 from pixelmill.imaging.ops.output import OutputOptions, choose
 from tests.images import encode, photo, pil_bytes
 
@@ -234,3 +235,19 @@ def test_captions_store_jpeg_and_faces_keep_the_input_format(
         assert boxed.status_code == 200
         assert boxed.headers["content-type"] == faces_media
         assert Image.MIME[Image.open(io.BytesIO(boxed.content)).format or ""] == faces_media
+
+
+def test_background_and_strip_are_output_steps() -> None:
+    steps = pipeline.parse(["background=FF0000", "strip=false", "resize=0.5"])
+    out = choose(pipeline.output_options(steps))
+    assert (out.background, out.strip) == ("#ff0000", False)
+    default = choose(OutputOptions())
+    assert (default.background, default.strip) == ("#ffffff", True)
+    # a format without alpha lays transparent pixels over the background
+    clear = np.zeros((8, 8, 4), np.uint8)
+    clear[:4, :, 3] = 255  # the top half opaque black, the bottom half transparent
+    for fmt, bottom in (("jpeg", (0, 0, 255)), ("png", (0, 0, 0, 0))):
+        data = codec.encode(clear, fmt, quality=100, background=out.background)
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert np.abs(decoded[6, 4].astype(int) - bottom).max() <= 2, (fmt, decoded[6, 4])
+        assert np.abs(decoded[1, 4, :3].astype(int)).max() <= 2

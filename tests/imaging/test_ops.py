@@ -414,6 +414,10 @@ CASES = [
     # output steps change no pixel
     Case("format=webp changes no pixel", "format=webp", bgr(3, 4), exactly(lambda i: i)),
     Case("quality=50 changes no pixel", "quality=50", bgr(3, 4), exactly(lambda i: i)),
+    Case(
+        "background=#000000 changes no pixel", "background=#000000", bgr(3, 4), exactly(lambda i: i)
+    ),
+    Case("strip=false changes no pixel", "strip=false", bgr(3, 4), exactly(lambda i: i)),
 ]
 
 
@@ -458,6 +462,8 @@ SAMPLES = {
     "collage": "collage",
     "format": "format=jpg",
     "quality": "quality=80",
+    "background": "background=#ff8000",
+    "strip": "strip=false",
 }
 CHANNELS_ABOUT = {"grayscale": 1, "threshold": 1, "grid": 3, "collage": 3, "faces": 3}
 

@@ -65,7 +65,7 @@ def test_accepted_chains(items: list[Any], normalized: list[dict[str, Any]]) -> 
     [
         (
             ["emboss"],
-            r"operation 1: unknown operation 'emboss' \(known: autorotate, blur, .*"
+            r"operation 1: unknown operation 'emboss' \(known: autorotate, background, blur, .*"
             r"split \(splitQuadrants\)",
         ),
         (["grayscale", "blur=4"], "operation 2 \\(blur\\): kernel_size: kernel_size must be odd"),

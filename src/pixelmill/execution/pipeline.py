@@ -100,7 +100,13 @@ def transform(item: Checked, steps: Sequence[Step], out: Output, png_level: int)
     image = codec.decode(item.data, item.info, mode, item.name, scale=scale)
     results = pipeline.run(chain, [image], still_wanted)
     return [
-        codec.encode(result, out.format.name, quality=out.quality, png_compression=png_level)
+        codec.encode(
+            result,
+            out.format.name,
+            quality=out.quality,
+            png_compression=png_level,
+            background=out.background,
+        )
         for result in results
     ]
 

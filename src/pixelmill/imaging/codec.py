@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pixelmill.errors import EmptyUpload, InvalidParameter, TooLarge, UnsupportedImage
-from pixelmill.imaging import png
+from pixelmill.imaging import alpha, png
 
 # Formats we accept, as Pillow names them; sniffing tries no other plugin, so a text file
 # cannot pass for a headerless format such as TGA.
@@ -259,11 +259,15 @@ def encode(
     png_compression: int = 1,
     bands: int = 1,
     map_fn: png.MapFn = map,
+    background: str = "#ffffff",
 ) -> bytes:
     """Encode an array (gray, BGR or BGRA) as PNG, JPEG or WebP.
 
-    PNG deflate runs in `bands` pieces through `map_fn` (an executor's map to use threads).
+    A format without alpha gets a BGRA image laid over `background` (#rrggbb). PNG deflate
+    runs in `bands` pieces through `map_fn` (an executor's map to use threads).
     """
+    if not FORMATS[fmt].alpha:
+        image = alpha.flatten(image, background)
     if fmt == "png":
         return png.encode(image, level=png_compression, bands=bands, map_fn=map_fn)
     if not 1 <= quality <= 100:

@@ -29,7 +29,7 @@ from pixelmill.errors import InvalidParameter, Stopped
 from pixelmill.imaging.ops import OpParams, Size
 from pixelmill.imaging.ops.color import GrayscaleParams
 from pixelmill.imaging.ops.geometry import ResizeParams, resize_sizes
-from pixelmill.imaging.ops.output import FormatParams, OutputOptions, QualityParams
+from pixelmill.imaging.ops.output import OutputOptions
 from pixelmill.imaging.registry import Operation, known_names, lookup, markdown_table
 
 __all__ = [
@@ -214,14 +214,13 @@ def gray_on_load(steps: Sequence[Step]) -> bool:
 
 
 def output_options(steps: Sequence[Step]) -> OutputOptions:
-    """The format and quality the output steps ask for; the last of each wins."""
-    fmt, quality = None, None
+    """What the output steps ask for (format, quality, background, strip); the last of
+    each wins."""
+    asked: dict[str, Any] = {}
     for step in steps:
-        if isinstance(step.params, FormatParams):
-            fmt = step.params.format
-        elif isinstance(step.params, QualityParams):
-            quality = step.params.quality
-    return OutputOptions(fmt, quality)
+        if step.op.output:
+            asked.update(step.params.model_dump())
+    return OutputOptions(**asked)
 
 
 def params_error(exc: ValidationError, where: str) -> InvalidParameter:

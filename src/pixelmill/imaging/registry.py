@@ -44,7 +44,12 @@ from pixelmill.imaging.ops.geometry import (
     split_sizes,
 )
 from pixelmill.imaging.ops.grid import GridParams, grid
-from pixelmill.imaging.ops.output import FormatParams, QualityParams
+from pixelmill.imaging.ops.output import (
+    BackgroundParams,
+    FormatParams,
+    QualityParams,
+    StripParams,
+)
 from pixelmill.imaging.ops.sharpen import SharpenParams, sharpen
 from pixelmill.imaging.ops.tone import (
     BrightnessParams,
@@ -231,6 +236,22 @@ OPERATIONS: dict[str, Operation] = {
             None,
             "Output step: JPEG/WebP quality of the result.",
             primary="quality",
+        ),
+        Operation(
+            "background",
+            BackgroundParams,
+            None,
+            "Output step: the colour transparent pixels are laid over in a format without "
+            "alpha (JPEG); white by default.",
+            primary="background",
+        ),
+        Operation(
+            "strip",
+            StripParams,
+            None,
+            "Output step: strip=false keeps the input's EXIF (orientation reset); by default "
+            "outputs carry none.",
+            primary="strip",
         ),
     )
 }

@@ -10,6 +10,10 @@ captions, faces) from three sources, in this order:
 3. the input: results are written in the input's format when pixelmill writes it
    (JPEG, PNG, WebP), else as PNG; quality 90.
 
+Two more output steps say what the encoder does beside the format: `background` (the colour a
+format without alpha, JPEG, is laid over; white by default) and `strip` (false keeps the
+input's EXIF, its orientation reset; by default no output carries EXIF).
+
 When the request and the chain both name a format, or both a quality, and they differ, the
 answer is a 422 saying so, never a silent pick of one.
 """
@@ -43,6 +47,30 @@ class FormatParams(OpParams):
         return value
 
 
+HEX_COLOUR = r"^#?([0-9a-fA-F]{6})$"
+
+
+class BackgroundParams(OpParams):
+    """The colour transparent pixels are laid over when the format has no alpha."""
+
+    background: str = Field(
+        pattern=HEX_COLOUR,
+        description="#RRGGBB: the colour under transparent pixels in a format without alpha "
+        "(JPEG); default white. Formats with alpha (PNG, WebP) keep the transparency.",
+    )
+
+
+class StripParams(OpParams):
+    """Whether the output leaves the input's metadata out."""
+
+    strip: bool = Field(
+        True,
+        description="true (the default): the output carries no EXIF (GPS included); false "
+        "keeps the input's EXIF, with its orientation reset to 1 (orientation is always "
+        "applied to the pixels first).",
+    )
+
+
 class QualityParams(OpParams):
     """The quality of lossy encodings."""
 
@@ -59,14 +87,22 @@ class OutputOptions:
 
     format: OutputFormat | None = None
     quality: int | None = None
+    background: str | None = None
+    strip: bool | None = None
+
+
+DEFAULT_BACKGROUND = "#ffffff"
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """How a result is encoded: the format and, for lossy formats, the quality."""
+    """How a result is encoded: the format, the quality of lossy formats, the colour a
+    format without alpha lays transparent pixels over, and whether EXIF is left out."""
 
     format: codec.Format
     quality: int = codec.DEFAULT_QUALITY
+    background: str = DEFAULT_BACKGROUND
+    strip: bool = True
 
 
 def choose(
@@ -97,4 +133,9 @@ def choose(
         or codec.FORMATS["png"]
     )
     chosen_quality = quality if quality is not None else chain.quality
-    return Output(fmt, codec.DEFAULT_QUALITY if chosen_quality is None else chosen_quality)
+    return Output(
+        fmt,
+        codec.DEFAULT_QUALITY if chosen_quality is None else chosen_quality,
+        "#" + (chain.background or DEFAULT_BACKGROUND).removeprefix("#").lower(),
+        chain.strip if chain.strip is not None else True,
+    )
