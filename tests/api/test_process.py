@@ -83,14 +83,35 @@ def test_defaults_are_those_of_the_spec(client: TestClient) -> None:
     assert np.array_equal(decode_png(response.content), expected_collage(cells))
 
 
-def test_octet_stream_when_the_client_asks_for_it_only(client: TestClient) -> None:
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        (None, "image/png"),
+        ("", "image/png"),
+        ("*/*", "image/png"),
+        ("application/octet-stream", "application/octet-stream"),
+        ("image/png, */*", "image/png"),
+        ("application/octet-stream, image/png", "image/png"),  # a tie: PNG
+        ("application/octet-stream, image/png;q=0", "application/octet-stream"),
+        ("image/png;q=0.5, application/octet-stream;q=0.1", "image/png"),
+        ("image/png;q=0.1, application/octet-stream;q=0.5", "application/octet-stream"),
+        ("image/*;q=0.2, */*", "application/octet-stream"),  # image/* is the one PNG matches
+        ("application/*", "application/octet-stream"),
+        ("IMAGE/PNG;Q=0, Application/Octet-Stream", "application/octet-stream"),
+        ("image/png;q=oops, application/octet-stream;q=0.1", "application/octet-stream"),
+        ("text/html", "image/png"),  # neither: the default, not a 406
+    ],
+)
+def test_the_media_type_is_the_one_accept_ranks_highest(
+    client: TestClient, accept: str | None, media_type: str
+) -> None:
     images = [encode(photo(20, 20)), encode(photo(20, 20, seed=1))]
     files = {"image1": ("a.png", images[0]), "image2": ("b.png", images[1])}
-    asked = client.post("/process", files=files, headers={"Accept": "application/octet-stream"})
-    assert asked.headers["content-type"] == "application/octet-stream"
-    decode_png(asked.content)
-    either = client.post("/process", files=files, headers={"Accept": "image/png, */*"})
-    assert either.headers["content-type"] == "image/png"
+    headers = {} if accept is None else {"Accept": accept}
+    response = client.post("/process", files=files, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == media_type
+    decode_png(response.content)  # PNG bytes either way
 
 
 def test_health_reports_each_component(client: TestClient) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from pixelmill.api import negotiation
 from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.errors import InvalidParameter
@@ -19,6 +20,8 @@ from pixelmill.imaging.pipeline import params_error
 from pixelmill.storage.files import write_atomically
 
 router = APIRouter(tags=["collage"])
+# The collage is a PNG either way; a client that ranks octet-stream above PNG gets it labelled so.
+MEDIA_TYPES = ("image/png", "application/octet-stream")
 
 _FIELDS = CollageRequest.model_fields
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -98,10 +101,5 @@ async def process(
         )
         await pools.run_local(write_atomically, settings.results_dir / "final_collage.png", png)
     metrics.processed(["collage"], len(uploads))
-    return Response(png, media_type=_media_type(request.headers.get("accept", "")))
-
-
-def _media_type(accept: str) -> str:
-    """image/png, unless the client accepts application/octet-stream only."""
-    kinds = {part.split(";")[0].strip() for part in accept.split(",") if part.strip()}
-    return "application/octet-stream" if kinds == {"application/octet-stream"} else "image/png"
+    media_type = negotiation.preferred(request.headers.get("accept"), MEDIA_TYPES)
+    return Response(png, media_type=media_type)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from pixelmill.api import negotiation
 from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.api.routes.ui import CONTENT_SECURITY_POLICY
@@ -147,33 +148,4 @@ def result_page(request: Request, result: OcrResult) -> HTMLResponse:
 
 def prefers_html(accept: str | None) -> bool:
     """Whether an Accept header ranks text/html strictly above application/json."""
-    if not accept:
-        return False
-    return _quality(accept, "text", "html") > _quality(accept, "application", "json")
-
-
-def _quality(accept: str, kind: str, subtype: str) -> float:
-    """The q of the most specific media range in `accept` that matches kind/subtype."""
-    best: tuple[int, float] = (-1, 0.0)
-    for item in accept.split(","):
-        media, *params = (part.strip() for part in item.split(";"))
-        range_kind, _, range_subtype = media.lower().partition("/")
-        if (range_kind, range_subtype) == (kind, subtype):
-            specificity = 2
-        elif (range_kind, range_subtype) == (kind, "*"):
-            specificity = 1
-        elif (range_kind, range_subtype) == ("*", "*"):
-            specificity = 0
-        else:
-            continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(1.0, max(0.0, float(value)))
-                except ValueError:
-                    q = 0.0
-        if specificity > best[0]:
-            best = (specificity, q)
-    return best[1]
+    return negotiation.preferred(accept, ("application/json", "text/html")) == "text/html"
