@@ -1,4 +1,4 @@
-"""Shared fixtures: settings in temporary folders, running apps, databases and Redis."""
+"""Shared fixtures: settings in temporary folders, running apps, databases, Redis, OCR engines."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from sqlalchemy.engine import make_url
 
 from pixelmill.api import create_app
 from pixelmill.config import Settings
+from pixelmill.imaging.ocr import Engine, engines
 from pixelmill.storage.blobs import S3BlobStore
+from tests.ocr_pages import require_tesseract
 from tests.redis_server import RedisServer, delete_keys, plain_client, require_redis, unique_prefix
 from tests.server import free_port
 
@@ -222,3 +224,19 @@ def s3_client(s3_endpoint: str) -> Iterator[Any]:
     client = boto3.session.Session().client("s3", endpoint_url=s3_endpoint, region_name=S3_REGION)
     yield client
     client.close()
+
+
+# --- OCR: each engine in turn ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=engines.ENGINES)
+def ocr_engine(request: pytest.FixtureRequest) -> Engine:
+    """Each OCR engine in turn: test ids end in [tesseract] and [rapidocr].
+
+    RapidOCR is a pip dependency, always there. Tesseract's turn skips without its binary
+    and English data, naming the apt-get command (on CI it fails).
+    """
+    engine: Engine = request.param
+    if engine == "tesseract":
+        require_tesseract("eng")
+    return engine

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pixelmill.imaging.ocr.preprocess import (
+    MAX_SIDE,
     Prepared,
     binarize,
     estimate_skew,
@@ -18,7 +19,7 @@ from pixelmill.imaging.ocr.preprocess import (
     to_gray,
     upscale_factor,
 )
-from tests.imaging.test_ocr import ENGLISH, ink_box, render, turned
+from tests.ocr_pages import ENGLISH, ink_box, render, turned
 
 PARAGRAPH = [
     "Projection profiles find the angle at which",
@@ -82,6 +83,20 @@ def test_upscale_factor(height: float | None, pixels: int, factor: float) -> Non
 
 def test_upscale_is_skipped_when_it_would_barely_enlarge() -> None:
     assert upscale_factor(5.0, 40_000_000) == 1.0  # only ×1.22 fits in 60 MP
+
+
+def test_upscale_stops_at_the_longest_side_ocr_reads() -> None:
+    # Tesseract reads no side longer than MAX_SIDE: a prepared page is never enlarged past it
+    assert upscale_factor(5.0, 300_000, longest=15_000) == 2.18  # 32,767 / 15,000, rounded down
+    assert upscale_factor(5.0, 300_000, longest=30_000) == 1.0  # ×1.09: not worth it
+
+
+def test_a_page_too_long_for_opencvs_warp_is_read_without_deskew() -> None:
+    page = np.random.default_rng(1).integers(0, 256, (MAX_SIDE, 2), np.uint8)
+    assert estimate_skew(page) != 0.0  # noise has some "skew"; the warp would refuse this page
+    prepared = prepare(page)
+    assert prepared.skew_degrees == 0.0
+    assert prepared.image.shape == page.shape
 
 
 def test_to_gray_takes_gray_bgr_and_bgra() -> None:

@@ -1,11 +1,11 @@
 """`POST /ocr`: the text of an uploaded image, as JSON or, for a browser's form, as a page.
 
 The order: the engine and the language are checked first (a bad `lang` costs nothing), then
-the upload (size, emptiness, header), then it is kept in the tmp folder (with the retention
-limit applied) and read in a worker process. A client whose `Accept` header ranks text/html
-above application/json (a browser submitting the web form without JavaScript) gets the web
-UI's result page (web/templates/ocr_result.html); every other client, and every error, gets
-JSON.
+the upload (size, emptiness, header, a side longer than OCR reads), then it is kept in the tmp
+folder (with the retention limit applied) and read in a worker process. A client whose
+`Accept` header ranks text/html above application/json (a browser submitting the web form
+without JavaScript) gets the web UI's result page (web/templates/ocr_result.html); every
+other client, and every error, gets JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.api.routes.ui import CONTENT_SECURITY_POLICY
 from pixelmill.api.uploads import read_image
-from pixelmill.imaging.ocr import Recognition, engines, recognize_upload
+from pixelmill.imaging.ocr import (
+    MAX_SIDE,
+    Recognition,
+    check_size,
+    engines,
+    recognize_upload,
+)
 from pixelmill.storage import tmp
 from pixelmill.web import templates
 
@@ -68,7 +74,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The text: JSON, or an HTML page when `Accept` prefers text/html",
         "content": {"text/html": {}},
     },
-    413: {"description": "The file is over the byte or pixel limit"},
+    413: {
+        "description": "The file is over the byte or pixel limit, or a side is longer than "
+        f"OCR reads ({MAX_SIDE} pixels)"
+    },
     415: {"description": "The file is not an image"},
     422: {"description": "No file, an empty one, or a language that is not installed"},
     **CPU_ERRORS,
@@ -103,6 +112,7 @@ async def ocr(
     wanted = await asyncio.to_thread(engines.check_lang, engine, lang or settings.ocr_lang)
     async with pools.admit():
         data, info = await read_image(file, settings, "`file`")
+        check_size(info.width, info.height)
         filename = file.filename if file is not None else None
         await pools.run_local(
             tmp.keep_upload,

@@ -2,6 +2,11 @@
 
     recognize(image, engine, lang)         an array -> Recognition
     recognize_upload(data, info, ...)      encoded bytes -> Recognition (a worker process runs it)
+    check_size(width, height)              TooLarge past MAX_SIDE (32767) pixels a side
+
+Odd geometry is read, not refused: a 1×1 or blank image gives no lines, a 40,000×20 strip
+whatever the engine sees in it; only a side past 32,767 pixels is a 413, on either engine
+(Tesseract reads no longer side; RapidOCR would see nothing in it at the 2,000 px it reads).
 
     preprocess.py   gray, deskew, upscale of small text, binarization; boxes mapped back
     engines.py      choosing the engine (settings.ocr_engine), its languages, `lang` checks
@@ -19,19 +24,21 @@ import dataclasses
 
 import numpy as np
 
+from pixelmill.errors import TooLarge
 from pixelmill.imaging import codec
 from pixelmill.imaging.ocr import engines
 from pixelmill.imaging.ocr.engines import Engine
-from pixelmill.imaging.ocr.preprocess import prepare
+from pixelmill.imaging.ocr.preprocess import MAX_SIDE, prepare
 from pixelmill.imaging.ocr.result import Line, Recognition
 
-__all__ = ["Engine", "Line", "Recognition", "recognize", "recognize_upload"]
+__all__ = ["MAX_SIDE", "Engine", "Line", "Recognition", "recognize", "recognize_upload"]
 
 
 def recognize(
     image: np.ndarray, engine: Engine, lang: tuple[str, ...] = ("eng",), threads: int = 1
 ) -> Recognition:
     """Read the text of `image` (gray, BGR or BGRA); `lang` must be checked already."""
+    check_size(image.shape[1], image.shape[0])
     prepared = prepare(image, **engines.PREPARATION[engine])
     found = engines.read(engine, prepared.image, lang, threads)
     lines = tuple(
@@ -57,6 +64,15 @@ def recognize_upload(
 ) -> Recognition:
     """Decode an upload (upright by its EXIF orientation) and read its text."""
     return recognize(codec.decode(data, info, "gray", name), engine, lang, threads)
+
+
+def check_size(width: int, height: int) -> None:
+    """TooLarge (413) for a side past MAX_SIDE, whichever the engine, saying what to do."""
+    if max(width, height) > MAX_SIDE:
+        raise TooLarge(
+            f"the image is {width}×{height} pixels; OCR reads images up to {MAX_SIDE} pixels "
+            "a side (Tesseract's limit): cut it into pieces or scale it down"
+        )
 
 
 def page_text(lines: tuple[Line, ...]) -> str:

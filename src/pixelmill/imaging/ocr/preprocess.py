@@ -35,6 +35,12 @@ SMALL_TEXT_PX = 10.0
 TARGET_TEXT_PX = 20.0
 MAX_UPSCALE = 3.0
 MAX_PREPARED_PIXELS = 60_000_000
+# The longest side OCR takes and prepares: Tesseract refuses a longer one ("Image too large"),
+# so a page is never enlarged past it either.
+MAX_SIDE = 32767
+# OpenCV's warp refuses a source of SHRT_MAX (32767) pixels a side or more: a page that long
+# is a strip, read without deskewing.
+_MAX_WARP_SIDE = 32766
 _ANALYSIS_SIDE = 1600  # skew and text height are measured on a copy at most this long
 _MAX_INK_POINTS = 200_000
 
@@ -139,15 +145,17 @@ def flatten(gray: np.ndarray, height: float) -> np.ndarray:
     return cv2.divide(gray, np.maximum(background, 1), scale=255)
 
 
-def upscale_factor(height: float | None, pixels: int) -> float:
+def upscale_factor(height: float | None, pixels: int, longest: int = 1) -> float:
     """How much to enlarge text of glyph height `height` so an engine reads it well.
 
-    Glyphs under 10 px are brought to about 20 px, at most ×3, never past 60 MP in all.
+    Glyphs under 10 px are brought to about 20 px, at most ×3, never past 60 MP in all nor
+    past MAX_SIDE on the `longest` side.
     """
     if height is None or height >= SMALL_TEXT_PX:
         return 1.0
     factor = min(MAX_UPSCALE, TARGET_TEXT_PX / max(height, 1.0))
     factor = min(factor, math.sqrt(MAX_PREPARED_PIXELS / max(pixels, 1)))
+    factor = min(factor, math.floor(MAX_SIDE / max(longest, 1) * 100) / 100)
     return round(factor, 2) if factor >= 1.25 else 1.0
 
 
@@ -192,8 +200,11 @@ def prepare(
     skew = estimate_skew(gray) if deskew else 0.0
     if abs(skew) < MIN_SKEW_DEGREES:
         skew = 0.0
-    scale = upscale_factor(glyphs, width * height) if upscale else 1.0
+    scale = upscale_factor(glyphs, width * height, max(width, height)) if upscale else 1.0
     matrix, size = _warp(width, height, skew, scale)
+    if skew and max(width, height, *size) > _MAX_WARP_SIDE:
+        skew = 0.0
+        matrix, size = _warp(width, height, skew, scale)
     if skew:
         paper = int(np.median(_shrunk(gray)[0]))
         out = cv2.warpAffine(

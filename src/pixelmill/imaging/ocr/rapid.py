@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from pixelmill.errors import Unavailable
@@ -47,6 +49,12 @@ LANGUAGES = (
 )
 # Languages users may well ask for that the recognizer cannot read: a clearer 422 for them.
 CYRILLIC = frozenset({"rus", "ukr", "bel", "bul", "srp", "mkd", "kaz", "kir", "tgk", "mon"})
+# RapidOCR shrinks a page to at most 2,000 px long and rounds its sides to 32 px: a page more
+# than ~125 times as long as it is wide loses its short side (ResizeImgError). One under 30 px
+# across it enlarges to 30 first: a 1,999×1 strip became 59,970×30, then was padded to a
+# quarter as high (2.8 GB, 9 s). A page longer than this ratio is padded with paper to it, and
+# read like any page of its length.
+MAX_ASPECT = 50
 
 
 def installed() -> bool:
@@ -108,16 +116,31 @@ def read(gray: np.ndarray, threads: int = 1) -> list[Line]:
     The detector's boxes are padded around the text (by about half the line height); they
     are shrunk to the ink inside them, like Tesseract's.
     """
-    bgr = np.repeat(gray[:, :, None], 3, axis=2) if gray.ndim == 2 else gray
-    output = _engine(max(1, threads))(bgr)
+    page = to_gray(gray)
+    height, width = page.shape
+    padded = _within_aspect(page)
+    output = _engine(max(1, threads))(cv2.cvtColor(padded, cv2.COLOR_GRAY2BGR))
     if output.txts is None or output.boxes is None or output.scores is None:
         return []
-    text_ink = ink(to_gray(gray))
+    text_ink = ink(page)
     lines = []
     for text, quad, score in zip(output.txts, output.boxes, output.scores, strict=True):
         corners = np.asarray(quad, np.float64)
-        x0, y0 = np.floor(corners.min(axis=0))
-        x1, y1 = np.ceil(corners.max(axis=0))
+        x0, y0 = np.clip(np.floor(corners.min(axis=0)), 0, (width, height))
+        x1, y1 = np.clip(np.ceil(corners.max(axis=0)), 0, (width, height))
+        if x1 <= x0 or y1 <= y0:  # in the padding
+            continue
         box = tighten((int(x0), int(y0), int(x1 - x0), int(y1 - y0)), text_ink)
         lines.append(Line(str(text).strip(), float(score), box, paragraph_end=False))
     return [line for line in lines if line.text]
+
+
+def _within_aspect(page: np.ndarray) -> np.ndarray:
+    """`page` padded below or on the right with its paper to at most MAX_ASPECT:1."""
+    height, width = page.shape
+    if max(width, height) <= MAX_ASPECT * min(width, height):
+        return page
+    paper = int(np.median(page))
+    bottom = max(0, math.ceil(width / MAX_ASPECT) - height)
+    right = max(0, math.ceil(height / MAX_ASPECT) - width)
+    return cv2.copyMakeBorder(page, 0, bottom, 0, right, cv2.BORDER_CONSTANT, value=paper)

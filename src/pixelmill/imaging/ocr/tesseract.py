@@ -14,13 +14,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from pixelmill.errors import TooLarge, Unavailable
+from pixelmill.errors import Unavailable
 from pixelmill.imaging.ocr.result import Line
 
 NAME = "tesseract"
 HOW_TO_INSTALL = "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus"
 TIMEOUT_SECONDS = 120  # a page takes a few seconds; past this something is wrong with it
-MAX_SIDE = 32767  # Tesseract refuses wider or taller images ("Image too large")
 _NOT_LANGUAGES = frozenset({"osd", "equ"})  # orientation and equation data
 
 
@@ -63,12 +62,6 @@ def read(gray: np.ndarray, lang: str) -> list[Line]:
     # beside one busy process 1.7 s with one and 5.4 s with two (bench/ocr.py). pytesseract
     # passes this process's environment to the binary; an operator's own value is kept.
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    height, width = gray.shape[:2]
-    if width > MAX_SIDE or height > MAX_SIDE:
-        raise TooLarge(
-            f"the image is {width}×{height} pixels; Tesseract reads images up to {MAX_SIDE} "
-            "pixels a side: cut it into pieces or scale it down"
-        )
     try:
         data = pytesseract.image_to_data(
             gray,
