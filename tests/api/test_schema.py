@@ -23,6 +23,7 @@ from tests.server import running_server
 pytestmark = pytest.mark.slow
 
 SEED = 1
+CPYTHON_AST_BUG = "AST constructor recursion depth mismatch"
 CLI = [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()"]
 OPERATIONS = {
     "GET /health",
@@ -75,6 +76,12 @@ def schemathesis(
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp)
     output = done.stdout + done.stderr
+    if done.returncode != 0 and CPYTHON_AST_BUG in output:
+        # CPython 3.11's AST constructor miscounts its depth when threads compile at once
+        # (python/cpython#106905), inside schemathesis's own process: nothing of ours. Once
+        # more, the same seed; a second time would be a real failure.
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp)
+        output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     tested = set(re.findall(r'<testcase name="([A-Z]+ [^"]+)"', report.read_text()))
     assert tested >= OPERATIONS, OPERATIONS - tested
