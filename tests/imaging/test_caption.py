@@ -199,18 +199,27 @@ def test_padding_surrounds_the_text() -> None:
     assert rows.min() >= 9 and cols.min() >= 9 and rows.max() < band.shape[0] - 9
 
 
-@pytest.mark.parametrize("channels", [1, 4])
-def test_gray_and_alpha_images_keep_their_channels(channels: int) -> None:
-    colour = photo(80, 20, seed=5)
-    image = colour[..., 0].copy() if channels == 1 else np.dstack([colour, colour[..., 1]])
+def test_a_gray_image_stays_gray() -> None:
+    image = photo(80, 20, seed=5)[..., 0].copy()
     result = captioned(image, text="Channels")
-    assert result.shape[2:] == image.shape[2:]
+    assert result.ndim == 2
     assert np.array_equal(result[:20], image)
-    if channels == 4:
-        assert (result[20:, :, 3] == 255).all()  # the band is opaque
-        band = result[20:, :, :3]
-        assert np.array_equal(band[..., 0], band[..., 2])
-    assert ink(result[20:] if channels == 1 else result[20:, :, :3]).any()
+    assert ink(result[20:]).any()
+
+
+@pytest.mark.parametrize("overlay", [False, True])
+def test_an_image_with_alpha_is_laid_over_white_and_comes_back_opaque(overlay: bool) -> None:
+    image = np.zeros((60, 80, 4), np.uint8)
+    image[..., 2] = 255  # red hidden under transparent pixels
+    image[10:20, 20:60] = (200, 100, 0, 255)  # an opaque blue block
+    image[10:20, 60:70] = (200, 100, 0, 128)  # and a half-transparent one
+    result = captioned(image, text="Alpha", overlay=overlay)
+    assert result.ndim == 3 and result.shape[2] == 3
+    assert (result[:5] == 255).all()  # the transparent part is white, its red not shown
+    assert (result[10:12, 20:60] == (200, 100, 0)).all()
+    assert (result[10:12, 60:70] == (227, 177, 127)).all()  # 128/255 of it over white
+    band = result[60:] if not overlay else result[60 - 2 * PAD - line_height() :]
+    assert np.array_equal(band[..., 0], band[..., 2]) and ink(band[..., 0]).any()
 
 
 # --- overlay --------------------------------------------------------------------------------
@@ -371,6 +380,7 @@ PLANNED = [
     ({"op": "caption", "text": "Привет " * 20, "size": 20}, (64, 20), 3),
     ({"op": "caption", "text": "x" * 200, "size": 512}, (7, 3), 1),
     ({"op": "caption", "text": "over\nthe\nbottom", "overlay": True}, (40, 10), 4),
+    ({"op": "caption", "text": "below", "overlay": False}, (40, 10), 4),
     ({"op": "caption", "text": "a\n\nb", "padding": 0, "font": "Noto Sans"}, (30, 8), 3),
 ]
 

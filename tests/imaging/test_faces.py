@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from skimage import data
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.imaging import codec, pipeline
+from pixelmill.imaging import alpha, codec, pipeline
 from pixelmill.imaging.ops.faces import Face, FacesParams, detect, draw, faces
 
 ASTRONAUT_FACE = (182, 78, 86, 100)  # x, y, width, height in the 512×512 astronaut
@@ -123,6 +123,21 @@ def test_gray_and_bgra_images_are_searched_too(channels: int) -> None:
     image = astronaut()
     image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2BGRA)
     assert_faces_at(detect(image, FacesParams()), ASTRONAUT_FACE)
+
+
+def test_an_image_with_alpha_is_searched_and_framed_laid_over_white() -> None:
+    # a cut-out: the astronaut's head on transparent pixels that hide her red-tinted suit
+    image = cv2.cvtColor(astronaut(), cv2.COLOR_BGR2BGRA)
+    image[:, :120, 3] = 0
+    image[:, :120, :3] = RED
+    image[:, 120:130, 3] = 128
+    result = faces(image, FacesParams())
+    assert result.shape == (512, 512, 3)
+    assert (result[:, :120] == 255).all()  # transparent: white
+    assert np.array_equal(result[:, 120:130], alpha.flatten(image)[:, 120:130])
+    (face,) = detect(image, FacesParams())
+    assert iou(face, ASTRONAUT_FACE) > 0.5
+    assert (result[face.y, face.x : face.x + face.width] == GREEN).all()  # the frame's top
 
 
 def test_tiny_images_give_no_face_and_no_error() -> None:

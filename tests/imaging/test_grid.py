@@ -38,6 +38,18 @@ def test_mean_equal_to_threshold_is_not_marked() -> None:
     assert framed(grid(gray, GridParams(segment_size=20, threshold=99.5))).any()
 
 
+def test_transparent_segments_count_as_white_and_the_result_is_opaque() -> None:
+    image = np.zeros((40, 80, 4), np.uint8)
+    image[:, :40] = (20, 20, 20, 255)  # a dark, opaque half
+    image[:, 40:] = (0, 0, 0, 0)  # black hidden under a transparent half
+    out = grid(image, GridParams(segment_size=40, threshold=100))
+    assert out.shape == (40, 80, 3)
+    assert not framed(out[:, :40]).any() and (out[:, :40] == 20).all()
+    right = framed(out[:, 40:])
+    assert right[:2].all() and right[:, -2:].all()  # framed: seen as white
+    assert (out[2:-2, 42:-2] == 255).all()  # the inside is white
+
+
 CASES = [
     # (height, width, segment, kernel, threshold, thickness)
     pytest.param(107, 93, 25, 5, 100, 2, id="partial-last-row-and-column"),

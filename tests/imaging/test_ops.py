@@ -465,7 +465,16 @@ SAMPLES = {
     "background": "background=#ff8000",
     "strip": "strip=false",
 }
-CHANNELS_ABOUT = {"grayscale": 1, "threshold": 1, "grid": 3, "collage": 3, "faces": 3}
+# The channels an operation makes from 1, 3 and 4 (alpha) channels, where it is about them:
+# gray keeps alpha as BGRA with equal colour channels; drawing gives opaque BGR.
+CHANNELS_ABOUT = {
+    "grayscale": {1: 1, 3: 1, 4: 4},
+    "threshold": {1: 1, 3: 1, 4: 4},
+    "grid": {1: 3, 3: 3, 4: 3},
+    "collage": {1: 3, 3: 3, 4: 3},
+    "faces": {1: 3, 3: 3, 4: 3},
+    "caption": {1: 1, 3: 3, 4: 3},
+}
 
 
 def test_samples_cover_the_registry() -> None:
@@ -479,7 +488,7 @@ def test_channels_are_kept_unless_the_operation_is_about_them(name: str, channel
     image = {1: image[..., 0].copy(), 3: image, 4: np.dstack([image, image[..., 1]])}[channels]
     before = image.copy()
     results = pipeline.run(pipeline.parse([SAMPLES[name]]), [image])
-    want = CHANNELS_ABOUT.get(name, channels)
+    want = CHANNELS_ABOUT.get(name, {channels: channels})[channels]
     for result in results:
         assert result.dtype == np.uint8
         assert (1 if result.ndim == 2 else result.shape[2]) == want

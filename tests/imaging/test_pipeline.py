@@ -40,7 +40,7 @@ from tests.images import photo
         (["crop=20x10+5+6"], [{"op": "crop", "x": 5, "y": 6, "width": 20, "height": 10}]),
         (["crop=20x10"], [{"op": "crop", "x": 0, "y": 0, "width": 20, "height": 10}]),
         ([{"op": "crop", "x": 3}], [{"op": "crop", "x": 3, "y": 0}]),
-        (["rotate=-45"], [{"op": "rotate", "angle": -45.0, "background": "#000000"}]),
+        (["rotate=-45"], [{"op": "rotate", "angle": -45.0}]),
         (["flip=both"], [{"op": "flip", "direction": "both"}]),
         (["brightness=-30"], [{"op": "brightness", "offset": -30.0, "factor": 1.0}]),
         (["contrast=1.5"], [{"op": "contrast", "factor": 1.5, "pivot": "middle"}]),

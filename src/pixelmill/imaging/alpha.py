@@ -1,13 +1,35 @@
-"""Transparency: arrays with alpha are HxWx4 BGRA, the alpha straight (not premultiplied)."""
+"""Transparency: arrays with alpha are HxWx4 BGRA, the alpha straight (not premultiplied).
+
+Filters that mix neighbouring pixels (resize, blur, the blur inside sharpen, rotation by an
+angle that is not a right one) must weigh each pixel's colour by its alpha, or the colour
+hidden under transparent pixels bleeds into the edges: a logo on transparent black gets a
+dark fringe. They run on premultiplied colour:
+
+    premultiplied(image, work) = unpremultiply(work(premultiply(image)))
+
+in uint16 (colour × alpha fits it exactly), so no level is lost to uint8 rounding in
+between: results are within a level of the exact ones. An image without alpha, or whose
+alpha is 255 everywhere, goes to `work` as it is: opaque images pay nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import cv2
 import numpy as np
+
+_OPAQUE = 255
 
 
 def has_alpha(image: np.ndarray) -> bool:
     """Whether the array carries an alpha channel."""
     return image.ndim == 3 and image.shape[2] == 4
+
+
+def is_opaque(image: np.ndarray) -> bool:
+    """No alpha channel, or alpha 255 everywhere (0.5 ms on 1920×1080)."""
+    return not has_alpha(image) or bool(image[..., 3].min() == _OPAQUE)
 
 
 def bgr_of(colour: str) -> tuple[int, int, int]:
@@ -26,3 +48,41 @@ def flatten(image: np.ndarray, background: str = "#ffffff") -> np.ndarray:
     mixed = image[:, :, :3].astype(np.float32) * alpha + under * (1 - alpha)
     flat: np.ndarray = np.rint(mixed).astype(np.uint8)
     return flat
+
+
+def premultiply(image: np.ndarray) -> np.ndarray:
+    """Straight uint8 BGRA as premultiplied uint16 BGRA: colour × alpha and alpha × 255, so
+    both count in 1/65025ths and nothing is rounded (8 ms on 1920×1080)."""
+    factor = cv2.cvtColor(cv2.extractChannel(image, 3), cv2.COLOR_GRAY2BGRA)  # (a, a, a, 255)
+    premultiplied: np.ndarray = cv2.multiply(image, factor, dtype=cv2.CV_16U)
+    return premultiplied
+
+
+def unpremultiply(image: np.ndarray) -> np.ndarray:
+    """Premultiplied uint16 BGRA (as `premultiply` makes it) back to straight uint8 BGRA,
+    rounded (11 ms on 1920×1080).
+
+    The colour is divided by the alpha before that is rounded, so a pixel a filter left
+    almost transparent keeps the colour of the pixels it was made from; where no alpha is
+    left at all the colour is black.
+    """
+    alpha = cv2.extractChannel(image, 3)
+    divisor = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGRA)
+    straight: np.ndarray = cv2.divide(image, divisor, scale=255, dtype=cv2.CV_8U)  # x/0 is 0
+    cv2.insertChannel(cv2.convertScaleAbs(alpha, alpha=1 / 255), straight, 3)
+    return straight
+
+
+def premultiplied(image: np.ndarray, work: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """`work` (a filter that takes weighted sums of pixels) run on premultiplied colour when
+    the image has alpha that is not 255 everywhere; else run on the image as it is."""
+    if is_opaque(image):
+        return work(image)
+    return unpremultiply(work(premultiply(image)))
+
+
+def with_alpha(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """A BGR or one-channel image with `alpha` (HxW) as BGRA; one channel is copied to three."""
+    if colour.ndim == 2:
+        return cv2.merge([colour, colour, colour, alpha])
+    return cv2.merge([*cv2.split(colour), alpha])

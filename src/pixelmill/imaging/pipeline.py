@@ -345,7 +345,13 @@ every intermediate and final image. Each image must be within the pixel limit an
 of them together at most {TOTAL_PIXELS_FACTOR} times the pixel limit. A problem is a 422
 naming the step's position, the operation and the field.
 
-Images are 8-bit gray, colour or colour with alpha; operations keep the channels unless they
-are about them (`grayscale` and `threshold` give gray, `grid` and `collage` give colour
-without alpha).
+Images are 8-bit gray, colour, or colour with alpha (straight, not premultiplied); operations
+keep the channels unless they are about them (`grayscale` and `threshold` make colour gray;
+`grid`, `faces` and `collage` make gray colour). Each operation below says what it does with
+alpha. In short: geometry carries it; `resize`, `blur`, `sharpen` and `rotate` by an angle
+that is not a right one work on colour premultiplied by alpha, so the colour hidden under
+transparent pixels never bleeds into the edges; tone operations leave it as it is
+(`grayscale` and `threshold` keep four channels, the colour ones equal); `grid`, `caption`,
+`faces` and `collage` draw opaque: the image is laid over white first and the result has no
+alpha. A format without alpha (JPEG) lays the result over `background`, white by default.
 """

@@ -133,7 +133,8 @@ OPERATIONS: dict[str, Operation] = {
             RotateParams,
             rotate,
             "Rotate clockwise by an angle in degrees; multiples of 90 are exact, other angles "
-            "enlarge the canvas and fill the corners with the background.",
+            "enlarge the canvas and fill the corners with the background (transparent on an "
+            "image with alpha, black on others, unless `background` says otherwise).",
             primary="angle",
             size=rotate_sizes,
         ),
@@ -152,7 +153,12 @@ OPERATIONS: dict[str, Operation] = {
             "upright by its EXIF orientation.",
             off_values=OFF,
         ),
-        Operation("grayscale", GrayscaleParams, grayscale, "Convert to one-channel gray."),
+        Operation(
+            "grayscale",
+            GrayscaleParams,
+            grayscale,
+            "Convert to gray (BT.601 luma): one channel, or four when the image has alpha.",
+        ),
         Operation(
             "brightness",
             BrightnessParams,
@@ -172,7 +178,7 @@ OPERATIONS: dict[str, Operation] = {
             ThresholdParams,
             threshold,
             "Black and white: luma strictly above the value becomes 255, the rest 0 "
-            "(one-channel result).",
+            "(one channel, or four when the image has alpha).",
             primary="value",
         ),
         Operation("blur", BlurParams, blur, "Gaussian blur.", primary="kernel_size"),
@@ -197,8 +203,8 @@ OPERATIONS: dict[str, Operation] = {
             "Write the text in white on a black band added below the image (`overlay`: laid "
             "over its bottom, keeping the size), wrapped by words to the image width; a word "
             "longer than a line is broken, line breaks are kept. The band is the lines (the "
-            "font's ascent + descent each) plus the padding above and below. Channels are "
-            "kept. The comma-separated text form of a chain cannot carry a comma in the text: "
+            "font's ascent + descent each) plus the padding above and below. Gray stays "
+            "gray. The comma-separated text form of a chain cannot carry a comma in the text: "
             "use the JSON form.",
             primary="text",
             size=caption_sizes,
@@ -256,6 +262,44 @@ OPERATIONS: dict[str, Operation] = {
     )
 }
 
+# What each operation does with the alpha of an image that has it (HxWx4 BGRA, straight
+# alpha), for the docs; tests/imaging/test_alpha.py checks each claim and that none is missing.
+ALPHA: dict[str, str] = {
+    "resize": "Resized with the colour: both are averaged with the colour premultiplied by "
+    "alpha, so the colour hidden under transparent pixels never shows along the edges.",
+    "split": "Kept: each quadrant has its part of the alpha, unchanged.",
+    "crop": "Kept: the region's alpha, unchanged.",
+    "rotate": "Turned with the colour: exactly for multiples of 90. Other angles interpolate "
+    "premultiplied colour (no dark fringes) and fill the uncovered corners with `background`, "
+    "transparent by default; a background with alpha below ff gives a gray or colour image "
+    "an alpha channel.",
+    "flip": "Mirrored with the colour, unchanged.",
+    "autorotate": "Kept (nothing changes).",
+    "grayscale": "Kept, unchanged: an image with alpha stays four-channel (BGRA), its three "
+    "colour channels equal to the luma.",
+    "brightness": "Kept, unchanged; only the colour channels change.",
+    "contrast": "Kept, unchanged; `pivot=mean` is the mean luma of what is seen, each pixel "
+    "weighed by its alpha.",
+    "threshold": "Kept, unchanged: an image with alpha stays four-channel (BGRA), its three "
+    "colour channels 0 or 255.",
+    "blur": "Blurred with the colour, which is blurred premultiplied by alpha: edges fade "
+    "out keeping their colour, with no fringe of the colour hidden under transparent pixels.",
+    "sharpen": "Kept, unchanged; the blur it subtracts is taken from the visible pixels only "
+    "(premultiplied colour), so transparent neighbours add no halo.",
+    "grid": "Dropped: the image is laid over white first (transparent parts count as white "
+    "for the threshold) and the result is opaque colour.",
+    "caption": "Dropped: the image is laid over white first and the result is opaque colour "
+    "(a gray image stays gray).",
+    "faces": "Dropped: faces are searched and framed on the image laid over white; the result "
+    "is opaque colour.",
+    "collage": "Dropped: each image is laid over white, on the black canvas.",
+    "format": "PNG and WebP keep alpha; JPEG, which has none, lays the image over "
+    "`background` (white by default).",
+    "quality": "None: it changes no pixel.",
+    "background": "The colour a format without alpha lays transparent pixels over.",
+    "strip": "None: it changes no pixel.",
+}
+
 _BY_NAME: dict[str, Operation] = {
     name: op for op in OPERATIONS.values() for name in (op.name, *op.aliases)
 }
@@ -286,6 +330,8 @@ def markdown_table() -> str:
     for op in OPERATIONS.values():
         # a plain heading: ReDoc shows a code span in a heading as a literal <code> tag
         lines += ["", f"## {op.name}", "", op.summary]
+        notes = [f"- {label}: {texts[op.name]}" for label, texts in _NOTES if op.name in texts]
+        lines += ["", *notes] if notes else []
         if op.aliases:
             lines += ["", "Also called " + ", ".join(f"`{a}`" for a in op.aliases) + "."]
         fields = op.params.model_fields
@@ -303,6 +349,10 @@ def markdown_table() -> str:
                 f"| {_range(info)} | {_cell(info.description or '')} |"
             )
     return "\n".join(lines) + "\n"
+
+
+# Per-operation notes under each summary: (label, texts by operation name).
+_NOTES: tuple[tuple[str, dict[str, str]], ...] = (("Alpha", ALPHA),)
 
 
 def _value_meaning(op: Operation) -> str:

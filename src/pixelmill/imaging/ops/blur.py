@@ -1,4 +1,4 @@
-"""Gaussian blur."""
+"""Gaussian blur; on colour premultiplied by alpha, so transparent pixels lend no colour."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
+from pixelmill.imaging import alpha
 from pixelmill.imaging.ops import OpParams
 
 MAX_KERNEL = 255
@@ -56,4 +57,4 @@ class BlurParams(OpParams):
 
 def blur(image: np.ndarray, params: BlurParams) -> np.ndarray:
     ksize, sigma = params.opencv_args
-    return cv2.GaussianBlur(image, ksize, sigma)
+    return alpha.premultiplied(image, lambda pixels: cv2.GaussianBlur(pixels, ksize, sigma))

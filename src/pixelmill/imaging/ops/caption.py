@@ -19,9 +19,10 @@ so a plan predicts exactly the size `caption` makes. How the text is laid out:
   lines plus `padding` above and below.
 
 The band is pure black; the text is drawn white with anti-aliasing, so text pixels are gray
-levels (equal channels). Gray, BGR and BGRA images keep their channels; a BGRA band is
-opaque. With `overlay`, the band replaces the image's bottom rows and the size is kept; a
-band taller than the image covers all of it and is cut at the bottom.
+levels (equal channels). Gray and BGR images keep their channels; the band is opaque, so an
+image with alpha is laid over white first and comes back BGR. With `overlay`, the band
+replaces the image's bottom rows and the size is kept; a band taller than the image covers
+all of it and is cut at the bottom.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import Field
 
+from pixelmill.imaging import alpha
 from pixelmill.imaging.fonts import load_font
 from pixelmill.imaging.ops import OpParams, Size
 
@@ -117,8 +119,10 @@ def caption_sizes(size: Size, params: CaptionParams) -> list[Size]:
 
 
 def caption(image: np.ndarray, params: CaptionParams) -> np.ndarray:
-    """A new array: `image` with the band below it (or over its bottom); same channels."""
+    """A new array: `image` with the band below it (or over its bottom); gray stays gray,
+    colour with or without alpha gives BGR (the image laid over white)."""
     font = load_font(params.font, params.size)
+    image = alpha.flatten(image)
     height, width = image.shape[:2]
     plan = layout(params.text, width, font, params.padding)
     band = _channels_like(draw_band(plan, width, font), image)
@@ -142,14 +146,10 @@ def draw_band(plan: CaptionLayout, width: int, font: ImageFont.FreeTypeFont) -> 
 
 
 def _channels_like(band: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """The gray band with as many channels as `image`; alpha, if any, opaque."""
+    """The gray band with as many channels as `image` (gray or BGR)."""
     if image.ndim == 2:
         return band
-    out = np.empty((*band.shape, image.shape[2]), np.uint8)
-    out[..., :3] = band[..., None]
-    if image.shape[2] == 4:
-        out[..., 3] = 255
-    return out
+    return np.repeat(band[..., None], image.shape[2], axis=2)
 
 
 def _wrap(words: list[str], room: int, font: ImageFont.FreeTypeFont) -> list[str]:

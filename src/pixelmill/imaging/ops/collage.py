@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field, field_validator
 
+from pixelmill.imaging import alpha
 from pixelmill.imaging.ops import OpParams
 from pixelmill.imaging.ops.blur import MAX_KERNEL, BlurParams, blur
 from pixelmill.imaging.ops.color import to_bgr
@@ -85,11 +86,12 @@ def layout(sizes: Sequence[tuple[int, int]]) -> Layout:
 
 
 def collage(images: Sequence[np.ndarray], params: CollageParams) -> np.ndarray:
-    """Place the images (gray or colour) on a black BGR canvas."""
+    """Place the images (gray, colour, or colour with alpha laid over white) on a black BGR
+    canvas."""
     plan = layout([(img.shape[1], img.shape[0]) for img in images])
     canvas = np.zeros((plan.height, plan.width, 3), np.uint8)
     for img, (x, y) in zip(images, plan.corners, strict=True):
-        canvas[y : y + img.shape[0], x : x + img.shape[1]] = to_bgr(img)
+        canvas[y : y + img.shape[0], x : x + img.shape[1]] = to_bgr(alpha.flatten(img))
     return canvas
 
 

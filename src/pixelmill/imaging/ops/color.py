@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pixelmill.imaging import alpha
 from pixelmill.imaging.ops import OpParams
 
 
@@ -30,4 +31,13 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
 
 
 def grayscale(image: np.ndarray, params: GrayscaleParams) -> np.ndarray:
-    return to_gray(image)
+    """One-channel luma; an image with alpha keeps it, as BGRA whose colour channels are the
+    luma (gray and alpha cannot be a two-channel array)."""
+    return keep_alpha(to_gray(image), image)
+
+
+def keep_alpha(gray: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """`gray`, made from `image`, as BGRA with `image`'s alpha when it has one."""
+    if not alpha.has_alpha(image):
+        return gray
+    return alpha.with_alpha(gray, cv2.extractChannel(image, 3))

@@ -38,7 +38,8 @@ cheap (6 ms for the cascade) next to a detection (60 ms for 512×512).
 
 Frames are drawn inside each box (`thickness` px inwards from its edge; a box thinner than
 two frames is filled), in `box_color` exactly; parts of a box outside the image are not
-drawn. Gray and BGRA images come back as BGR, so the frames can have their colour.
+drawn. Gray and BGRA images come back as BGR, so the frames can have their colour; an image
+with alpha is searched and drawn on laid over white (what a viewer would see).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ import numpy as np
 from pydantic import Field
 
 from pixelmill.errors import InvalidParameter, PixelmillError
+from pixelmill.imaging import alpha
 from pixelmill.imaging.ops import OpParams, Size
 from pixelmill.imaging.ops.color import to_bgr, to_gray
 
@@ -127,7 +129,8 @@ class Face:
 
 
 def detect(image: np.ndarray, params: FacesParams) -> list[Face]:
-    """The faces in `image` (gray, BGR or BGRA), left to right."""
+    """The faces in `image` (gray, BGR, or BGRA laid over white), left to right."""
+    image = alpha.flatten(image)
     height, width = image.shape[:2]
     scale = min(1.0, MAX_DETECT_SIDE / max(width, height))
     if params.model is None:
@@ -140,8 +143,9 @@ def detect(image: np.ndarray, params: FacesParams) -> list[Face]:
 
 
 def draw(image: np.ndarray, faces: Sequence[Face], params: FacesParams) -> np.ndarray:
-    """A BGR copy of `image` with a frame in `box_color` inside each face's box."""
-    out = to_bgr(image).copy()
+    """A BGR copy of `image` (BGRA laid over white) with a frame in `box_color` inside each
+    face's box."""
+    out = to_bgr(alpha.flatten(image)).copy()
     height, width = out.shape[:2]
     colour = _bgr(params.box_color)
     t = params.thickness or max(2, round(max(width, height) / 500))

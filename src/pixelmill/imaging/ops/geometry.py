@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from pixelmill.errors import InvalidParameter
+from pixelmill.imaging import alpha
 from pixelmill.imaging.ops import OpParams, Size, size_of
 
 MAX_SIDE = 1_000_000
@@ -114,11 +115,13 @@ class RotateParams(OpParams):
         "and lossless; other angles enlarge the canvas to hold the whole rotated image, "
         f"and work on images up to {MAX_WARP_SIDE:,} pixels a side.",
     )
-    background: str = Field(
-        "#000000",
+    background: str | None = Field(
+        None,
         pattern=_HEX_COLOUR,
         description="Colour of the corners an angle that is not a multiple of 90 uncovers: "
-        "#RRGGBB, or #RRGGBBAA for the alpha of BGRA images; gray images get its luma.",
+        "#RRGGBB (opaque) or #RRGGBBAA; none: transparent on an image with alpha, black on "
+        "others. A colour with alpha below ff gives a gray or colour image an alpha channel; "
+        "an opaque one on a gray image gives its luma.",
     )
 
 
@@ -149,12 +152,15 @@ def resize_sizes(size: Size, params: ResizeParams) -> list[Size]:
 
 
 def resize(image: np.ndarray, params: ResizeParams) -> np.ndarray:
-    """Area averaging when shrinking (no aliasing), bilinear when enlarging."""
+    """Area averaging when shrinking (no aliasing), bilinear when enlarging; on colour
+    premultiplied by alpha, so transparent pixels lend their edges no colour."""
     ((width, height),) = resize_sizes(size_of(image), params)
     src_width, src_height = size_of(image)
     shrinking = width <= src_width and height <= src_height
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interpolation)
+    return alpha.premultiplied(
+        image, lambda pixels: cv2.resize(pixels, (width, height), interpolation=interpolation)
+    )
 
 
 def split_sizes(size: Size, params: SplitParams) -> list[Size]:
@@ -225,6 +231,8 @@ def rotate_sizes(size: Size, params: RotateParams) -> list[Size]:
 
 
 def rotate(image: np.ndarray, params: RotateParams) -> np.ndarray:
+    """Right angles move pixels exactly; other angles interpolate bilinearly, on colour
+    premultiplied by alpha, and fill the corners with the background."""
     ((width, height),) = rotate_sizes(size_of(image), params)
     turn = _turn(params.angle)
     if turn == 0:
@@ -241,14 +249,27 @@ def rotate(image: np.ndarray, params: RotateParams) -> np.ndarray:
     matrix = cv2.getRotationMatrix2D(((src_width - 1) / 2, (src_height - 1) / 2), -turn, 1.0)
     matrix[0, 2] += (width - src_width) / 2
     matrix[1, 2] += (height - src_height) / 2
-    return cv2.warpAffine(
-        image,
-        matrix,
-        (width, height),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=_border_value(image, params.background),
-    )
+    blue, green, red, opacity = _background(image, params.background)
+
+    def warp(pixels: np.ndarray, border: tuple[float, ...]) -> np.ndarray:
+        return cv2.warpAffine(
+            pixels,
+            matrix,
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=border,
+        )
+
+    if opacity == 255 and alpha.is_opaque(image):
+        if image.ndim == 2:
+            return warp(image, (round(0.299 * red + 0.587 * green + 0.114 * blue),) * 4)
+        return warp(image, (blue, green, red, opacity))
+    if not alpha.has_alpha(image):
+        image = alpha.with_alpha(image, np.full(image.shape[:2], 255, np.uint8))
+    # premultiplied, as alpha.premultiply makes it: colour × alpha, alpha × 255
+    border = (blue * opacity, green * opacity, red * opacity, opacity * 255)
+    return alpha.unpremultiply(warp(alpha.premultiply(image), border))
 
 
 def flip(image: np.ndarray, params: FlipParams) -> np.ndarray:
@@ -265,11 +286,11 @@ def _turn(angle: float) -> float:
     return angle % 360 % 360
 
 
-def _border_value(image: np.ndarray, colour: str) -> tuple[float, float, float, float]:
+def _background(image: np.ndarray, colour: str | None) -> tuple[int, int, int, int]:
+    """(blue, green, red, alpha) of the corners: the colour asked for, else transparent black
+    on an image with alpha and opaque black on others."""
+    if colour is None:
+        return 0, 0, 0, 0 if alpha.has_alpha(image) else 255
     digits = colour.removeprefix("#")
-    red, green, blue = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
-    alpha = int(digits[6:8], 16) if len(digits) == 8 else 255
-    if image.ndim == 2:
-        luma = round(0.299 * red + 0.587 * green + 0.114 * blue)
-        return luma, luma, luma, luma
-    return blue, green, red, alpha
+    opacity = int(digits[6:8], 16) if len(digits) == 8 else 255
+    return (*alpha.bgr_of(digits[:6]), opacity)

@@ -4,6 +4,8 @@ Segments are `segment_size` squares from the top-left corner; the last column an
 narrower or shorter and are segments too. A segment is marked when the mean of its luma is
 strictly greater than the threshold; a marked segment gets a pure red frame drawn inside its
 own bounds (`thickness` px, or the whole segment when it is thinner than two frames).
+The frames are opaque, so an image with alpha is laid over white first (its transparent
+parts count as white) and the result is BGR.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from pixelmill.imaging import alpha
 from pixelmill.imaging.ops import OpParams
 from pixelmill.imaging.ops.color import to_bgr, to_gray
 
@@ -112,7 +115,8 @@ def _draw_frames(out: np.ndarray, size: int, marked: np.ndarray, thickness: int)
 
 
 def grid(image: np.ndarray, params: GridParams) -> np.ndarray:
-    return draw_grid(to_gray(image), image, params)
+    flat = alpha.flatten(image)
+    return draw_grid(to_gray(flat), flat, params)
 
 
 def _edges(length: int, size: int, thickness: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from pixelmill.imaging import alpha
 from pixelmill.imaging.ops import OpParams
 
 
@@ -29,9 +30,18 @@ class SharpenParams(OpParams):
 
 
 def sharpen(image: np.ndarray, params: SharpenParams) -> np.ndarray:
-    """Sharpen the colour channels; the alpha of BGRA images is kept."""
-    has_alpha = image.ndim == 3 and image.shape[2] == 4
-    colour = np.ascontiguousarray(image[..., :3]) if has_alpha else image
-    blurred = cv2.GaussianBlur(colour, (0, 0), params.radius)
-    sharp = cv2.addWeighted(colour, 1 + params.amount, blurred, -params.amount, 0)
-    return np.dstack((sharp, image[..., 3])) if has_alpha else sharp
+    """Sharpen the colour channels; the alpha of BGRA images is kept.
+
+    With alpha, the blur is taken on premultiplied colour: it is the mean colour of the
+    visible pixels around, so neither the colour hidden under transparent pixels nor their
+    emptiness shows as a halo along a shape's edge.
+    """
+    if not alpha.has_alpha(image):
+        blurred = cv2.GaussianBlur(image, (0, 0), params.radius)
+        return cv2.addWeighted(image, 1 + params.amount, blurred, -params.amount, 0)
+    blurred = alpha.premultiplied(
+        image, lambda pixels: cv2.GaussianBlur(pixels, (0, 0), params.radius)
+    )
+    sharp = cv2.addWeighted(image, 1 + params.amount, blurred, -params.amount, 0)
+    cv2.insertChannel(cv2.extractChannel(image, 3), sharp, 3)
+    return sharp

@@ -1,7 +1,8 @@
 """Tone: brightness, contrast and threshold, as maps of levels (0-255) to levels.
 
 Brightness and contrast change the colour channels alike and keep the alpha of BGRA images;
-every level is rounded and clipped to 0-255.
+every level is rounded and clipped to 0-255. Threshold gives gray, or BGRA with the alpha
+kept. No alpha is changed: transparent stays transparent.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from pixelmill.imaging import alpha
 from pixelmill.imaging.ops import OpParams
-from pixelmill.imaging.ops.color import to_gray
+from pixelmill.imaging.ops.color import keep_alpha, to_gray
 
 MID_GRAY = 128
 _LEVELS = np.arange(256, dtype=np.float64)
@@ -50,7 +52,8 @@ class ContrastParams(OpParams):
     pivot: Literal["middle", "mean"] = Field(
         "middle",
         description="middle: around mid-gray (128); mean: around the image's mean luma, "
-        "as Pillow's ImageEnhance.Contrast does.",
+        "as Pillow's ImageEnhance.Contrast does (with alpha: of the visible pixels, each "
+        "weighed by its alpha).",
     )
 
 
@@ -62,7 +65,7 @@ class ThresholdParams(OpParams):
         ge=0,
         le=255,
         description="Pixels whose luma is strictly above this become 255 (white), the others "
-        "0 (black); the result is one-channel gray.",
+        "0 (black); the result is one-channel gray (with alpha: BGRA, alpha kept).",
     )
 
 
@@ -71,13 +74,24 @@ def brightness(image: np.ndarray, params: BrightnessParams) -> np.ndarray:
 
 
 def contrast(image: np.ndarray, params: ContrastParams) -> np.ndarray:
-    pivot = MID_GRAY if params.pivot == "middle" else float(np.mean(to_gray(image)))
+    pivot = MID_GRAY if params.pivot == "middle" else _mean_luma(image)
     return _map_levels(image, pivot + (_LEVELS - pivot) * params.factor)
 
 
 def threshold(image: np.ndarray, params: ThresholdParams) -> np.ndarray:
     _, binary = cv2.threshold(to_gray(image), params.value, 255, cv2.THRESH_BINARY)
-    return binary
+    return keep_alpha(binary, image)
+
+
+def _mean_luma(image: np.ndarray) -> float:
+    """The mean luma of what is seen: with alpha, each pixel weighed by it (the colour under
+    transparent pixels counts for nothing); mid-gray when nothing is seen at all."""
+    luma = to_gray(image)
+    if not alpha.has_alpha(image):
+        return float(np.mean(luma))
+    weights = image[..., 3].astype(np.float64)
+    total = weights.sum()
+    return float(np.sum(luma * weights) / total) if total else MID_GRAY
 
 
 def _map_levels(image: np.ndarray, levels: np.ndarray) -> np.ndarray:
