@@ -3,21 +3,31 @@
 Decoding is done in two steps so that the cheap checks come first: `sniff` reads only the
 header (format by content, never by file name; size; EXIF orientation) and enforces the
 pixel limit, then `decode` does the pixel work. Arrays are OpenCV's: uint8, BGR order for
-colour, one channel for gray, always upright (EXIF orientation applied).
+colour, one channel for gray, BGRA (straight alpha) for an image with transparency when
+the caller keeps it, always upright (EXIF orientation applied), in sRGB (an embedded ICC
+profile is converted with LittleCMS).
+
+Two decoders: OpenCV for the plain images (8-bit gray or RGB, no alpha, sRGB or untagged,
+JPEG/PNG/WebP/BMP/TIFF: the fast path, with JPEG's shrink-on-load and gray-on-load), Pillow
+for everything else (alpha, ICC profiles, CMYK, 16 bits, palettes, GIF, the formats OpenCV
+lacks). `sniff` decides which from the header (`ImageInfo.plain`).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
+import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Literal
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from pixelmill.errors import EmptyUpload, InvalidParameter, TooLarge, UnsupportedImage
 from pixelmill.imaging import alpha, png
@@ -25,11 +35,20 @@ from pixelmill.imaging import alpha, png
 # Formats we accept, as Pillow names them; sniffing tries no other plugin, so a text file
 # cannot pass for a headerless format such as TGA.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-# Formats OpenCV decodes itself (faster, and straight to gray for JPEG); others go to Pillow.
+# Formats OpenCV decodes itself (faster, and straight to gray for JPEG) when the image is
+# plain (see `_is_plain`); everything else goes to Pillow.
 _OPENCV_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF"})
 _EXIF_ORIENTATION = 0x0112
 # Pillow's modes of one-channel gray images (1-bit, 8-bit, 16-bit and 32-bit)
 _GRAY_MODES = frozenset({"1", "L", "I", "I;16", "I;16B", "I;16L", "F"})
+# Pillow's modes with an alpha channel (a lower-case a: premultiplied)
+_ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+# An embedded ICC profile larger than this is ignored (logged): real ones, CMYK printing
+# profiles with big tables included, stay under 4 MB; a bigger blob would cost parsing and
+# hashing time on every upload for nothing.
+MAX_ICC_BYTES = 8 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 # Our own pixel limit is checked right after the header is read; Pillow's bomb warning
 # would only repeat it.
@@ -42,14 +61,19 @@ OutputFormat = Literal["png", "jpeg", "webp"]
 
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
-    """What the header says: format, upright size, EXIF orientation (1 = upright), and
-    whether the pixels are gray."""
+    """What the header says: format, upright size, EXIF orientation (1 = upright), whether
+    the pixels are gray, have alpha or an ICC profile, and which decoder reads them."""
 
     format: str
     width: int
     height: int
     orientation: int = 1
     gray: bool = False
+    alpha: bool = False  # alpha channel or transparent colour: "keep" decodes to BGRA
+    icc: str | None = None  # the embedded ICC profile's description (converted to sRGB)
+    # 8-bit gray or RGB, no alpha, sRGB or untagged, in a format OpenCV reads: the fast
+    # path; False (the default, also for an ImageInfo made by hand) decodes with Pillow
+    plain: bool = False
 
     @property
     def pixels(self) -> int:
@@ -76,6 +100,9 @@ def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
             # libtiff turns a TIFF upright as it reads it, under OpenCV and under Pillow
             # (whose size is already the upright one): nothing is left to apply
             orientation = 1 if fmt == "TIFF" else _orientation(img)
+            transparent = _has_alpha(img)
+            profile = _read_profile(_icc_of(img))
+            plain = _is_plain(fmt, img.mode, transparent, profile)
     except Image.DecompressionBombError:
         raise TooLarge(
             f"{name} is larger than the decoded pixel limit of {max_pixels:,} pixels"
@@ -95,7 +122,8 @@ def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
         )
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return ImageInfo(fmt, width, height, orientation, gray)
+    icc = profile.description if profile is not None else None
+    return ImageInfo(fmt, width, height, orientation, gray, transparent, icc, plain)
 
 
 # JPEG's DCT can be decoded straight at 1/2, 1/4 or 1/8 of the size, for a fraction of the work.
@@ -212,42 +240,47 @@ def reduced_size(info: ImageInfo, scale: int) -> tuple[int, int]:
 def decode(
     data: bytes, info: ImageInfo, mode: Mode = "color", name: str = "image", scale: int = 1
 ) -> np.ndarray:
-    """Decode to an upright uint8 array: HxW for gray, HxWx3 BGR for colour.
+    """Decode to an upright sRGB uint8 array: HxW for gray, HxWx3 BGR for colour, HxWx4
+    BGRA (straight alpha) when `mode` is "keep" and the image has alpha. "color" and "gray"
+    lay alpha over white.
 
     `scale` 2, 4 or 8 decodes a JPEG at that fraction of its size (shrink on load).
     """
-    image = None
     if scale != 1 and (info.format != "JPEG" or scale not in JPEG_SCALES):
         raise ValueError(f"cannot decode {info.format} at 1/{scale}")
-    if mode == "keep":
-        mode = "gray" if info.gray else "color"
-    if info.format in _OPENCV_FORMATS:
-        # Gray is BT.601 luma from the colour pixels (cv2.cvtColor) for every format but
-        # JPEG, whose decoder hands out the luma stored in the file, skipping the colour
-        # work, and gray images, whose pixels are the gray already.
-        straight_to_gray = mode == "gray" and (info.format == "JPEG" or info.gray)
-        flags = cv2.IMREAD_IGNORE_ORIENTATION | (
-            _REDUCED[(mode, scale)]
-            if scale != 1
-            else cv2.IMREAD_GRAYSCALE
-            if straight_to_gray
-            else cv2.IMREAD_COLOR
-        )
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-        if image is not None:
-            image = _orient(image, info.orientation)
-            if mode == "gray" and not straight_to_gray:
-                image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if image is None:
-        if scale != 1:
-            raise UnsupportedImage(f"{name} cannot be decoded (damaged JPEG data)")
-        image = _decode_with_pillow(data, mode, name)
+    image = _decode_with_opencv(data, info, mode, scale) if info.plain else None
+    if image is None:  # not plain, or OpenCV could not: Pillow says why in its error
+        image = _decode_with_pillow(data, info, mode, name, scale)
     width, height = reduced_size(info, scale)
     if image.shape[:2] != (height, width):
         raise UnsupportedImage(
             f"{name}: decoded size {image.shape[1]}×{image.shape[0]} does not match "
             f"its header ({width}×{height})"
         )
+    return image
+
+
+def _decode_with_opencv(data: bytes, info: ImageInfo, mode: Mode, scale: int) -> np.ndarray | None:
+    """The fast path, for plain images; None when OpenCV cannot read the data."""
+    if mode == "keep":
+        mode = "gray" if info.gray else "color"
+    # Gray is BT.601 luma from the colour pixels (cv2.cvtColor) for every format but
+    # JPEG, whose decoder hands out the luma stored in the file, skipping the colour
+    # work, and gray images, whose pixels are the gray already.
+    straight_to_gray = mode == "gray" and (info.format == "JPEG" or info.gray)
+    flags = cv2.IMREAD_IGNORE_ORIENTATION | (
+        _REDUCED[(mode, scale)]
+        if scale != 1
+        else cv2.IMREAD_GRAYSCALE
+        if straight_to_gray
+        else cv2.IMREAD_COLOR
+    )
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None:
+        return None
+    image = _orient(image, info.orientation)
+    if mode == "gray" and not straight_to_gray:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     return image
 
 
@@ -314,15 +347,166 @@ def _orient(image: np.ndarray, orientation: int) -> np.ndarray:
     return image
 
 
-def _decode_with_pillow(data: bytes, mode: Mode, name: str) -> np.ndarray:
+def _decode_with_pillow(
+    data: bytes, info: ImageInfo, mode: Mode, name: str, scale: int = 1
+) -> np.ndarray:
+    """Whatever Pillow opens: the colours it shows, in sRGB, with their alpha."""
     try:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
             img.seek(0)  # the first frame of an animation
-            upright = ImageOps.exif_transpose(img)
-            converted = upright.convert("RGB")
+            if scale != 1:  # libjpeg's DCT scaling, as OpenCV's reduced modes do it
+                img.draft(None, (max(1, img.width // scale), max(1, img.height // scale)))
+            colour, opacity = _pixels(img, data)
+            srgb = np.asarray(_to_srgb(colour, _icc_of(img)))
     except Image.DecompressionBombError:
         raise TooLarge(f"{name} is larger than the decoded pixel limit") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UnsupportedImage(f"{name} cannot be decoded: {exc}") from None
-    bgr = cv2.cvtColor(np.asarray(converted), cv2.COLOR_RGB2BGR)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if mode == "gray" else bgr
+    return _orient(_arrange(srgb, opacity, mode), info.orientation)
+
+
+def _pixels(img: Image.Image, data: bytes) -> tuple[Image.Image, np.ndarray | None]:
+    """The colours as Pillow shows them, 8 bits a channel ("L", "RGB", or "CMYK" left for
+    the profile), and the alpha (None: opaque)."""
+    key = img.info.get("transparency")
+    if img.mode.startswith("I;16"):
+        # 16-bit gray, scaled (Pillow's convert clips it) and its tRNS gray compared
+        # before scaling (Pillow's convert drops it)
+        raw = np.asarray(img)
+        gray = np.rint(raw.astype(np.float32) * (255 / 65535)).astype(np.uint8)
+        keyed = None if key is None else np.where(raw == key, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray), keyed
+    if key is not None and img.format == "PNG" and img.mode == "RGB" and data[24] == 16:
+        # 16-bit RGB with a tRNS colour: Pillow keeps the high bytes and drops the colour;
+        # libpng (OpenCV) turns the colour into alpha
+        bgra = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if bgra is None or bgra.dtype != np.uint16 or bgra.shape[2:] != (4,):
+            raise ValueError("damaged 16-bit PNG data")
+        rgba = cv2.cvtColor(np.right_shift(bgra, 8).astype(np.uint8), cv2.COLOR_BGRA2RGBA)
+        return Image.fromarray(rgba[:, :, :3]), rgba[:, :, 3]
+    if img.mode == "CMYK":
+        img.load()
+        return img, None
+    transparent = img.mode in _ALPHA_MODES or key is not None
+    gray = img.mode in _GRAY_MODES or img.mode in ("LA", "La")
+    target = "L" if gray else "RGB"
+    if not transparent:
+        return img.convert(target), None
+    with_alpha = img.convert(target + "A")  # a tRNS colour or palette entry becomes alpha
+    return with_alpha.convert(target), np.asarray(with_alpha.getchannel("A"))
+
+
+def _to_srgb(colour: Image.Image, icc: _Icc | None) -> Image.Image:
+    """`colour` ("L", "RGB" or "CMYK") in sRGB through its profile: "L" stays gray, the
+    others become "RGB". Without a profile (or with one LittleCMS cannot use) the pixels
+    are taken as sRGB already, and CMYK gets Pillow's plain conversion."""
+    profile = _read_profile(icc)
+    srgb_already = icc is None or profile is None or profile.srgb
+    transform = None if srgb_already else _transform(icc, colour.mode)
+    if transform is None:
+        return colour.convert("RGB") if colour.mode == "CMYK" else colour
+    converted = ImageCms.applyTransform(colour, transform)
+    assert converted is not None  # applyTransform returns None only when asked in place
+    # a gray profile maps gray to neutral sRGB, which is gray again
+    return converted.convert("L") if colour.mode == "L" else converted
+
+
+def _arrange(colour: np.ndarray, opacity: np.ndarray | None, mode: Mode) -> np.ndarray:
+    """Gray or RGB pixels and their alpha as the array `mode` asks for (see `decode`)."""
+    image = colour if colour.ndim == 2 else cv2.cvtColor(colour, cv2.COLOR_RGB2BGR)
+    if opacity is not None:
+        bgr = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        bgra = np.dstack([bgr, opacity])
+        if mode == "keep":
+            return bgra
+        image = alpha.flatten(bgra)  # over white
+    if mode == "gray" and image.ndim == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if mode == "color" and image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return image
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    """Whether the header promises an alpha channel or a transparent colour (tRNS, GIF)."""
+    return img.mode in _ALPHA_MODES or "transparency" in img.info
+
+
+def _is_plain(fmt: str, mode: str, transparent: bool, profile: _Profile | None) -> bool:
+    """Whether OpenCV decodes the image right as it is (the fast path)."""
+    untagged = profile is None or profile.srgb
+    return fmt in _OPENCV_FORMATS and mode in ("L", "RGB") and not transparent and untagged
+
+
+# --- ICC profiles ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Icc:
+    """An embedded ICC profile, compared and cached by the digest of its bytes."""
+
+    digest: bytes
+    data: bytes = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """What a profile says of itself: its description and colour space ("RGB", "GRAY"...)."""
+
+    description: str
+    space: str
+
+    @property
+    def srgb(self) -> bool:
+        """sRGB already (by its name: "sRGB IEC61966-2.1", "sRGB built-in"...): nothing to
+        convert, so the image can take the fast path."""
+        return self.space == "RGB" and "srgb" in self.description.lower()
+
+
+def _icc_of(img: Image.Image) -> _Icc | None:
+    """The image's embedded profile; None when it has none or one too big to be real."""
+    data = img.info.get("icc_profile")
+    if not data or not isinstance(data, bytes):
+        return None
+    if len(data) > MAX_ICC_BYTES:
+        log.warning(
+            "ignoring an ICC profile of %s bytes (more than %s)", f"{len(data):,}", MAX_ICC_BYTES
+        )
+        return None
+    return _Icc(hashlib.blake2b(data, digest_size=16).digest(), data)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_profile(icc: _Icc | None) -> _Profile | None:
+    """The profile's header; None (logged) when LittleCMS cannot read it."""
+    if icc is None:
+        return None
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc.data)).profile
+        description = (profile.profile_description or "").strip()[:200] or "unnamed"
+        return _Profile(description, profile.xcolor_space.strip())
+    except Exception as exc:  # any blob can arrive here: a profile we cannot read is ignored
+        log.warning(
+            "ignoring an ICC profile LittleCMS cannot read (%s bytes): %s", len(icc.data), exc
+        )
+        return None
+
+
+@functools.lru_cache(maxsize=32)
+def _transform(icc: _Icc, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """LittleCMS's transform from the profile to sRGB for `mode` ("L", "RGB", "CMYK"),
+    built once per profile and mode; None (logged) when it cannot be built, for example
+    an RGB profile on a CMYK image."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc.data))
+        return ImageCms.buildTransform(
+            source, _srgb(), mode, "RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL
+        )
+    except Exception as exc:  # as in _read_profile: the colours stay as they are
+        log.warning("ignoring an ICC profile LittleCMS cannot apply to %s: %s", mode, exc)
+        return None
+
+
+@functools.cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
