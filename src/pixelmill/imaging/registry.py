@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
+from pixelmill.imaging import codec
 from pixelmill.imaging.ops import OpParams, Size
 from pixelmill.imaging.ops.blur import BlurParams, blur
 from pixelmill.imaging.ops.caption import CaptionParams, caption, caption_sizes
@@ -262,6 +263,22 @@ OPERATIONS: dict[str, Operation] = {
     )
 }
 
+
+def _formats_and_alpha() -> str:
+    """What the output formats do with alpha, from the codec's format table."""
+
+    def either(names: list[str]) -> str:
+        spans = [f"`{name}`" for name in names]
+        return " or ".join([", ".join(spans[:-1]), spans[-1]] if len(spans) > 1 else spans)
+
+    keep = [name for name, fmt in codec.FORMATS.items() if fmt.alpha]
+    flat = [name for name, fmt in codec.FORMATS.items() if not fmt.alpha]
+    return (
+        f"Written as {either(keep)}, the image keeps its alpha; as {either(flat)} (no alpha) "
+        "it is laid over `background`, white by default."
+    )
+
+
 # What each operation does with the alpha of an image that has it (HxWx4 BGRA, straight
 # alpha), for the docs; tests/imaging/test_alpha.py checks each claim and that none is missing.
 ALPHA: dict[str, str] = {
@@ -293,8 +310,7 @@ ALPHA: dict[str, str] = {
     "faces": "Dropped: faces are searched and framed on the image laid over white; the result "
     "is opaque colour.",
     "collage": "Dropped: each image is laid over white, on the black canvas.",
-    "format": "PNG and WebP keep alpha; JPEG, which has none, lays the image over "
-    "`background` (white by default).",
+    "format": _formats_and_alpha(),
     "quality": "None: it changes no pixel.",
     "background": "The colour a format without alpha lays transparent pixels over.",
     "strip": "None: it changes no pixel.",
