@@ -10,6 +10,7 @@ premultiplied colour (in 8 bits, so it is compared where alpha is at least 64).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from pixelmill.imaging import alpha, pipeline
+from pixelmill.imaging import alpha, codec, pipeline
 from pixelmill.imaging.ops import size_of
 from pixelmill.imaging.ops.color import to_bgr
 from pixelmill.imaging.registry import ALPHA, OPERATIONS, markdown_table
@@ -193,6 +194,36 @@ def test_straight_colour_would_show_a_fringe_on_these_images(straight: Any) -> N
     # the two tests above can fail: filtering straight colour darkens or reddens the edges
     assert colour_spread(straight(disc()), RED) > 100
     assert colour_spread(straight(logo()), SLATE) > 100
+
+
+# --- from a file to a file -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_a_transparent_png_logo_resized_stays_transparent_without_a_red_square(fmt: str) -> None:
+    data = codec.encode(logo(96), "png")
+    image = codec.decode(data, codec.sniff(data, max_pixels=10**6), "keep")
+    (result,) = run("resize=0.5", image)
+    out = codec.encode(result, fmt, quality=90)
+    back = cv2.cvtColor(
+        np.asarray(Image.open(io.BytesIO(out)).convert("RGBA")), cv2.COLOR_RGBA2BGRA
+    )
+    assert np.array_equal(back[..., 3], result[..., 3])  # WebP too keeps alpha exactly
+    assert back[0, 0, 3] == 0 and back[24, 24, 3] == 0 and back[24, 6, 3] == 255
+    if fmt == "png":
+        assert np.array_equal(back, result)
+        assert colour_spread(back, SLATE, min_alpha=1) <= 3
+    else:  # lossy: colour moves a little, and nowhere towards the hidden red
+        visible = back[..., 3] >= 16
+        assert back[visible][:, 2].max() <= SLATE[2] + 30  # the red under it is 255
+        assert colour_spread(back, SLATE, min_alpha=64) <= 40
+
+
+def test_a_transparent_logo_as_jpeg_is_laid_over_white() -> None:
+    (result,) = run("resize=0.5", logo(96))
+    out = codec.encode(result, "jpeg", quality=95)
+    back = cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_COLOR)
+    assert (back[:4, :4] >= 250).all() and (back[23:25, 23:25] >= 240).all()  # white, not red
 
 
 # --- against Pillow -------------------------------------------------------------------------
