@@ -1,5 +1,6 @@
 """Hostile and odd inputs for the bad-input corpus: bombs in every format, images of unusual
-kinds (CMYK, 16-bit, animated), EXIF bombs, broken multipart bodies."""
+kinds (CMYK, 16-bit, animated), EXIF bombs, ICC profiles huge or broken, HEIC and AVIF with
+lying headers, broken multipart bodies."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import zlib
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
 
+from pixelmill.imaging import codec  # registers the HEIF plugin (pillow-heif) with Pillow
 from tests.images import encode, photo
 
 
@@ -23,6 +25,9 @@ def pil(image: Image.Image, fmt: str, **options: object) -> bytes:
 GOOD_JPEG = encode(photo(96, 64, seed=11), ".jpg")
 GOOD_PNG = encode(photo(96, 64, seed=12), ".png")
 GOOD_WEBP = encode(photo(96, 64, seed=13), ".webp")
+GOOD_HEIC = pil(Image.fromarray(photo(96, 64, seed=14)[:, :, ::-1]), "HEIF", quality=80)
+GOOD_AVIF = codec.encode(photo(96, 64, seed=15), "avif", quality=80)
+assert codec.sniff(GOOD_HEIC, max_pixels=10_000).format == "HEIF"
 
 
 def jpeg_claiming(width: int, height: int) -> bytes:
@@ -131,3 +136,55 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "pm-b"
 
 
 MULTIPART = {"content-type": "multipart/form-data; boundary=pm-b"}
+
+
+def isobmff_claiming(data: bytes, width: int, height: int) -> bytes:
+    """A real HEIC or AVIF whose every image-size box (`ispe`) claims another size: the
+    header of a bomb, over the pixels of a small image."""
+    out = bytearray(data)
+    at = out.find(b"ispe")
+    assert at > 0
+    while at != -1:  # size, "ispe", version and flags, then width and height
+        out[at + 8 : at + 16] = struct.pack(">II", width, height)
+        at = out.find(b"ispe", at + 4)
+    return bytes(out)
+
+
+def truncated(data: bytes) -> bytes:
+    return data[: len(data) * 2 // 3]
+
+
+SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+ORANGE = Image.new("RGB", (48, 32), (200, 100, 50))
+
+
+def huge_icc(size: int = 1_500_000) -> bytes:
+    """A valid sRGB profile padded to `size` bytes (its header says so): LittleCMS reads it."""
+    padded = bytearray(SRGB_PROFILE + b"\0" * (size - len(SRGB_PROFILE)))
+    padded[0:4] = struct.pack(">I", size)
+    return bytes(padded)
+
+
+def broken_icc() -> bytes:
+    """An ICC header that promises tags, then garbage: LittleCMS refuses it."""
+    return SRGB_PROFILE[:128] + b"\xab" * 400
+
+
+def jpeg_with_icc(profile: bytes) -> bytes:
+    """An orange JPEG (200, 100, 50) carrying `profile` (in as many APP2 segments as needed)."""
+    return pil(ORANGE, "JPEG", quality=95, icc_profile=profile)
+
+
+def png_with_icc_bomb() -> bytes:
+    """A PNG whose iCCP chunk inflates to 50 MB: a deflate bomb in the colour profile."""
+    plain = pil(ORANGE, "PNG")
+    iccp = _chunk(b"iCCP", b"bomb\0\0" + zlib.compress(b"\0" * 50_000_000, 9))
+    return plain[:33] + iccp + plain[33:]  # right after IHDR, before the pixels
+
+
+def heic_with_icc(profile: bytes) -> bytes:
+    return pil(ORANGE, "HEIF", quality=95, icc_profile=profile)
+
+
+def avif_with_icc(profile: bytes) -> bytes:
+    return pil(ORANGE, "AVIF", quality=95, icc_profile=profile)

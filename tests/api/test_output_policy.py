@@ -26,7 +26,14 @@ from tests.images import encode, photo, pil_bytes
 
 COLOUR = photo(64, 48, seed=7)
 GRAY = COLOUR[:, :, 1].copy()
-MAGIC = {"png": b"\x89PNG", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF"}
+MAGIC = {"png": b"\x89PNG", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF", "avif": b"ftypavif"}
+
+
+def in_format(ext: str, image: np.ndarray = COLOUR) -> bytes:
+    """`image` in the format of `ext`: OpenCV's writers, and pillow-heif's for HEIC."""
+    if ext == ".heic":
+        return pil_bytes(Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)), "HEIF")
+    return encode(image, ext)
 
 
 def info(fmt: str) -> codec.ImageInfo:
@@ -40,6 +47,10 @@ def info(fmt: str) -> codec.ImageInfo:
         (OutputOptions(), None, "WEBP", ("webp", 90)),
         (OutputOptions(), None, "GIF", ("png", 90)),  # not written: PNG
         (OutputOptions(), None, "TIFF", ("png", 90)),
+        (OutputOptions(), None, "AVIF", ("avif", 90)),
+        (OutputOptions(), None, "HEIF", ("png", 90)),  # read, not written
+        (OutputOptions("avif", 50), None, "JPEG", ("avif", 50)),
+        (OutputOptions(None, 60), "AVIF", "HEIF", ("avif", 60)),
         (OutputOptions("webp", 70), None, "JPEG", ("webp", 70)),  # the chain's steps
         (OutputOptions(None, 70), "JPG", "PNG", ("jpeg", 70)),  # the request, any case
         (OutputOptions("jpeg"), "jpg", "PNG", ("jpeg", 90)),  # jpg and jpeg agree
@@ -66,10 +77,17 @@ def test_the_format_table_holds_what_each_format_is() -> None:
         assert fmt.media_type.startswith("image/")
         assert codec.format_for_path(Path("a" + fmt.extension.upper())) is fmt
         data = codec.encode(COLOUR, fmt.name, quality=80)
-        assert data.startswith(MAGIC[fmt.name])
+        assert MAGIC[fmt.name] in data[:12]
         assert Image.open(io.BytesIO(data)).format == fmt.reads_as
     assert codec.FORMATS["png"].takes_quality is False
     assert codec.FORMATS["jpeg"].alpha is False and codec.FORMATS["webp"].alpha is True
+    avif = codec.FORMATS["avif"]
+    assert (avif.media_type, avif.extension, avif.takes_quality, avif.alpha) == (
+        "image/avif",
+        ".avif",
+        True,
+        True,
+    )
 
 
 # --- /v1/transform ---------------------------------------------------------------------------
@@ -89,6 +107,11 @@ def transform(client: TestClient, data: bytes, ops: str, **form: str):  # type: 
         (encode(COLOUR, ".jpg"), "resize=0.5", {"format": "JPG"}, "image/jpeg"),
         (encode(COLOUR), "resize=0.5", {"format": "WebP"}, "image/webp"),
         (encode(COLOUR), "format=JPG,resize=0.5", {"format": "jpeg"}, "image/jpeg"),
+        (encode(COLOUR, ".jpg"), "resize=0.5,format=avif", {}, "image/avif"),
+        (encode(COLOUR), "resize=0.5", {"format": "AVIF"}, "image/avif"),
+        (in_format(".avif"), "resize=0.5", {}, "image/avif"),
+        (in_format(".heic"), "resize=0.5", {}, "image/png"),
+        (in_format(".heic"), "resize=0.5", {"format": "avif"}, "image/avif"),
     ],
 )
 def test_transform_encodes_as_the_policy_says(
@@ -143,10 +166,16 @@ def test_pipeline_writes_the_format_of_each_extension(
             {"input": "in.jpg", "output": "out/a.PNG"},
             {"input": "in.jpg", "output": "out/b.JPEG"},
             {"input": "in.jpg", "output": "out/c.webp"},
+            {"input": "in.jpg", "output": "out/d.AVIF"},
         ]
         response = client.post("/pipeline", json={"images": items, "operations": ["resize=0.5"]})
         assert response.status_code == 200, response.text
-        for name, fmt in (("a.PNG", "PNG"), ("b.JPEG", "JPEG"), ("c.webp", "WEBP")):
+        for name, fmt in (
+            ("a.PNG", "PNG"),
+            ("b.JPEG", "JPEG"),
+            ("c.webp", "WEBP"),
+            ("d.AVIF", "AVIF"),
+        ):
             assert Image.open(root / "out" / name).format == fmt
         clash = client.post(
             "/pipeline",
@@ -177,12 +206,15 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         ("a.jpg", ["--ops", "resize=0.5", "--format", "PNG"], "a.png", "PNG"),
         ("a.bmp", ["--ops", "resize=0.5"], "a.png", "PNG"),
         ("a.jpeg", ["--ops", "format=JPG,resize=0.5", "--format", "jpeg"], "a.jpg", "JPEG"),
+        ("a.jpg", ["--ops", "resize=0.5,format=avif"], "a.avif", "AVIF"),
+        ("a.heic", ["--ops", "resize=0.5", "--format", "AVIF"], "a.avif", "AVIF"),
+        ("a.heic", ["--ops", "resize=0.5"], "a.png", "PNG"),
     ],
 )
 def test_run_writes_the_format_the_policy_chooses(
     tmp_path: Path, source: str, args: list[str], written: str, fmt: str
 ) -> None:
-    (tmp_path / source).write_bytes(encode(COLOUR, Path(source).suffix))
+    (tmp_path / source).write_bytes(in_format(Path(source).suffix))
     result = run(*args, "--out", "out", source, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [written]
@@ -213,12 +245,20 @@ def _poll(client: TestClient, url: str) -> httpx.Response:
 
 @pytest.mark.parametrize(
     ("ext", "faces_media"),
-    [(".jpg", "image/jpeg"), (".png", "image/png"), (".webp", "image/webp"), (".gif", "image/png")],
+    [
+        (".jpg", "image/jpeg"),
+        (".png", "image/png"),
+        (".webp", "image/webp"),
+        (".gif", "image/png"),
+        (".avif", "image/avif"),
+        (".heic", "image/png"),  # read, not written
+    ],
 )
 def test_captions_store_jpeg_and_faces_keep_the_input_format(
     make_settings: Callable[..., Settings], ext: str, faces_media: str
 ) -> None:
-    data = pil_bytes(Image.fromarray(COLOUR[:, :, ::-1]), ext.lstrip(".").replace("jpg", "jpeg"))
+    pillow_name = {"jpg": "jpeg", "heic": "heif"}.get(ext.lstrip("."), ext.lstrip("."))
+    data = pil_bytes(Image.fromarray(COLOUR[:, :, ::-1]), pillow_name)
     with TestClient(create_app(make_settings())) as client:
         caption = client.post(
             "/api/images", files={"image": (f"a{ext}", data)}, data={"description": "hi"}
