@@ -99,6 +99,7 @@ def transform(item: Checked, steps: Sequence[Step], out: Output, png_level: int)
             mode = "gray"
     image = codec.decode(item.data, item.info, mode, item.name, scale=scale)
     results = pipeline.run(chain, [image], still_wanted)
+    exif = None if out.strip else codec.exif_of(item.data)
     return [
         codec.encode(
             result,
@@ -106,6 +107,7 @@ def transform(item: Checked, steps: Sequence[Step], out: Output, png_level: int)
             quality=out.quality,
             png_compression=png_level,
             background=out.background,
+            exif=exif,
         )
         for result in results
     ]

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import io
 import logging
+import struct
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -313,16 +314,24 @@ def encode(
     bands: int = 1,
     map_fn: png.MapFn = map,
     background: str = "#ffffff",
+    exif: bytes | None = None,
 ) -> bytes:
-    """Encode an array (gray, BGR or BGRA) as PNG, JPEG or WebP.
+    """Encode an array (gray, BGR or BGRA) as PNG, JPEG, WebP or AVIF.
 
     A format without alpha gets a BGRA image laid over `background` (#rrggbb). PNG deflate
-    runs in `bands` pieces through `map_fn` (an executor's map to use threads).
+    runs in `bands` pieces through `map_fn` (an executor's map to use threads). `exif` (TIFF
+    bytes, from `exif_of`) is written into PNG, JPEG, WebP and AVIF; without it the output
+    carries no metadata at all (no EXIF, no ICC profile: the pixels are sRGB).
     """
     if not FORMATS[fmt].alpha:
         image = alpha.flatten(image, background)
+    if exif is not None and fmt == "jpeg" and len(exif) > _JPEG_MAX_EXIF:
+        log.warning("EXIF of %s bytes left out: JPEG holds at most %s", len(exif), _JPEG_MAX_EXIF)
+        exif = None
     if fmt == "png":
-        return png.encode(image, level=png_compression, bands=bands, map_fn=map_fn)
+        return png.encode(
+            image, level=png_compression, bands=bands, map_fn=map_fn, exif=exif or b""
+        )
     if not 1 <= quality <= 100:
         raise InvalidParameter(f"quality must be between 1 and 100, got {quality}")
     spec = FORMATS[fmt]
@@ -330,10 +339,57 @@ def encode(
         *([spec.quality_flag, quality] if spec.quality_flag is not None else []),
         *spec.options,
     ]
-    ok, buf = cv2.imencode(spec.extension, image, params)
+    if exif:
+        metadata = [np.frombuffer(exif, np.uint8)]
+        ok, buf = cv2.imencodeWithMetadata(
+            spec.extension, image, [cv2.IMAGE_METADATA_EXIF], metadata, params
+        )
+    else:
+        ok, buf = cv2.imencode(spec.extension, image, params)
     if not ok:  # pragma: no cover - OpenCV refuses only shapes we never make
         raise UnsupportedImage(f"cannot encode a {image.shape} image as {fmt}")
     return buf.tobytes()
+
+
+# --- metadata -------------------------------------------------------------------------------
+
+# JPEG holds EXIF in one APP1 segment: 65,535 bytes less the length field and "Exif\0\0"
+_JPEG_MAX_EXIF = 65_535 - 2 - 6
+_EXIF_PREFIX = b"Exif\x00\x00"
+_TIFF_HEADERS = (b"MM\x00*", b"II*\x00")
+
+
+def exif_of(data: bytes) -> bytes | None:
+    """The input's EXIF block as TIFF bytes, its orientation reset to 1 (decoding turns the
+    pixels upright), for an output that keeps the metadata (`strip=false`). None when there
+    is none: no EXIF block (GIF, BMP; TIFF, whose tags describe its own layout), or one that
+    cannot be read. Reads the header only; the block itself is carried byte for byte."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
+            block = img.info.get("exif") if img.format != "TIFF" else None
+    except Exception:  # `sniff` has read this header already; nothing more to say here
+        return None
+    if not isinstance(block, bytes):
+        return None
+    tiff = block.removeprefix(_EXIF_PREFIX)
+    return _upright_exif(tiff) if tiff[:4] in _TIFF_HEADERS else None
+
+
+def _upright_exif(tiff: bytes) -> bytes | None:
+    """`tiff` with the orientation of its first directory (IFD0) set to 1, in place, so
+    nothing else moves; None when IFD0 lies outside the block."""
+    order = ">" if tiff[:2] == b"MM" else "<"
+    out = bytearray(tiff)
+    try:
+        (at,) = struct.unpack_from(order + "I", tiff, 4)
+        (count,) = struct.unpack_from(order + "H", tiff, at)
+    except struct.error:
+        return None
+    for entry in range(at + 2, min(at + 2 + 12 * count, len(tiff) - 11), 12):
+        tag, kind = struct.unpack_from(order + "HH", tiff, entry)
+        if tag == _EXIF_ORIENTATION and kind in (3, 4):  # SHORT or LONG, held in the entry
+            struct.pack_into(order + ("H" if kind == 3 else "I"), out, entry + 8, 1)
+    return bytes(out)
 
 
 def _orientation(img: Image.Image) -> int:

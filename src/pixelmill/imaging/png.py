@@ -7,7 +7,7 @@ deflated in parallel, pigz-style: each band is a raw deflate stream ended by a s
 the bands join into one valid zlib stream, whose Adler-32 is taken over the whole. ISA-L is
 several times faster than zlib at its fast levels (0-3), with smaller output than zlib
 level 1; levels 4-9 use zlib, in pieces too, for users who want smaller files. The
-container itself is four chunks, written by hand.
+container itself is four chunks (five with EXIF), written by hand.
 """
 
 from __future__ import annotations
@@ -30,11 +30,19 @@ _MIN_BAND_BYTES = 1 << 20  # below this a band costs more in flushes and hand-of
 MapFn = Callable[[Callable[[Any], bytes], Iterable[Any]], Iterator[bytes]]
 
 
-def encode(image: np.ndarray, level: int = 1, *, bands: int = 1, map_fn: MapFn = map) -> bytes:
+def encode(
+    image: np.ndarray,
+    level: int = 1,
+    *,
+    bands: int = 1,
+    map_fn: MapFn = map,
+    exif: bytes = b"",
+) -> bytes:
     """Encode a uint8 array (HxW gray, HxWx3 BGR, HxWx4 BGRA) as an 8-bit PNG.
 
     With `bands` > 1 and a parallel `map_fn` (an executor's map), deflate runs on that many
-    threads; the file is the same kind of PNG either way.
+    threads; the file is the same kind of PNG either way. `exif` (TIFF bytes) goes in an
+    eXIf chunk before the pixels.
     """
     if image.dtype != np.uint8:
         raise ValueError(f"PNG writer takes uint8 arrays, got {image.dtype}")
@@ -50,7 +58,10 @@ def encode(image: np.ndarray, level: int = 1, *, bands: int = 1, map_fn: MapFn =
         np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOR_TYPES[channels], 0, 0, 0)
     idat = _deflate(raw, level, bands, map_fn)
-    return b"".join((SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", idat), _chunk(b"IEND")))
+    metadata = _chunk(b"eXIf", exif) if exif else b""
+    return b"".join(
+        (SIGNATURE, _chunk(b"IHDR", header), metadata, _chunk(b"IDAT", idat), _chunk(b"IEND"))
+    )
 
 
 def _png_order(image: np.ndarray) -> np.ndarray:
