@@ -42,9 +42,12 @@ def half(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, (60, 40), interpolation=cv2.INTER_AREA)
 
 
-@pytest.mark.parametrize(("fmt", "media"), [("png", "PNG"), ("webp", "WEBP")])
+@pytest.mark.parametrize(
+    ("fmt", "media", "worst"),
+    [("png", "PNG", 2), ("webp", "WEBP", 32)],  # measured: PNG 0.6 levels, lossy WebP 28
+)
 def test_a_transparent_logo_stays_transparent_and_its_red_stays_hidden(
-    client: TestClient, fmt: str, media: str
+    client: TestClient, fmt: str, media: str, worst: int
 ) -> None:
     result = transform(client, LOGO, f"resize=0.5,format={fmt}", "logo.png")
     assert (result.format, result.size, result.mode) == (media, (60, 40), "RGBA")
@@ -54,17 +57,16 @@ def test_a_transparent_logo_stays_transparent_and_its_red_stays_hidden(
     expected_alpha = half(source[..., 3])
     assert np.abs(got[..., 3] - expected_alpha).max() <= 2
     assert got[0, 0, 3] == 0 and got[20, 30, 3] == 255
-    # what a viewer shows, on white and on black: the resized logo, with no red fringe
+    edge = (expected_alpha > 0) & (expected_alpha < 255)
     for colour in ((255, 255, 255), (0, 0, 0)):
+        # what a viewer sees on white and on black: the logo resized
         shown = over(got, colour)
         expected = half(over(source, colour))
-        # PNG: within 1 level; lossy WebP: 8 at most, 0.5 on average. A resize that mixed
-        # the hidden red into the edge would be ~60 levels off there.
-        assert np.abs(shown - expected).max() <= 12 and np.abs(shown - expected).mean() <= 0.7
-    red_seen = got[..., 0] * got[..., 3] / 255  # the red light a viewer gets, per pixel
-    # the badge's own red is 20 (lossy WebP rings up to 27); hidden red mixed into the edge
-    # would show about 70
-    assert red_seen.max() <= 32
+        assert np.abs(shown - expected).max() <= worst
+        # no red fringe: where the badge meets the hidden red, the red a viewer sees is the
+        # badge's (measured: 0.1 levels more for PNG, 0.9 for WebP); a resize that mixed the
+        # hidden colour in unweighted by alpha shows 12.8 more on average
+        assert (shown[..., 0] - expected[..., 0])[edge].mean() <= 4
 
 
 @pytest.mark.parametrize(("background", "rgb"), [(None, (255, 255, 255)), ("#000000", (0, 0, 0))])

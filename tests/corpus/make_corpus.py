@@ -335,10 +335,13 @@ def write_webps_and_gifs(folder: Path) -> None:
 
 
 def write_logo(folder: Path) -> None:
-    """The issue's logo: a blue badge on a transparent background that hides pure red."""
+    """The issue's logo: a blue badge on a transparent background that hides pure red. Its
+    edges are hard (opaque next to transparent; a half-transparent ring inside), so a
+    resize that mixes colours without weighting them by alpha shows a red fringe."""
     width, height = 120, 80
-    alpha = disc_alpha(width, height)
     y, x = np.mgrid[0:height, 0:width]
+    r = np.hypot(x + 0.5 - width / 2, y + 0.5 - height / 2) / (height / 2)
+    alpha = np.select([r < 0.35, r < 0.5, r < 0.8], [255, 128, 255], 0).astype(np.uint8)
     badge = np.dstack([20 + x * 0, 80 + y, 200 + 0 * x]).astype(np.uint8)
     rgba = np.dstack([hidden_red(badge, alpha), alpha])
     write(folder / "logo-hidden-red.png", png_bytes(rgba, 6, 8))
