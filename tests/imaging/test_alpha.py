@@ -302,6 +302,23 @@ def test_a_transparent_background_gives_an_opaque_image_alpha(channels: int) -> 
     assert (result[result[..., 3] > 0][:, :3] == 255).all()  # white to the edge, no black
 
 
+@pytest.mark.parametrize("angle", [30, -45, 101.5])
+def test_an_opaque_image_turned_onto_transparent_corners_is_seen_as_turned_onto_black(
+    angle: float,
+) -> None:
+    image = photo(60, 40, seed=3)
+    (clear,) = run(
+        {"op": "rotate", "angle": angle}, alpha.with_alpha(image, np.full((40, 60), 255, np.uint8))
+    )
+    (black,) = run({"op": "rotate", "angle": angle}, image)
+    (edges,) = run({"op": "rotate", "angle": angle}, np.full((40, 60), 255, np.uint8))
+    assert np.array_equal(clear[..., 3], edges)  # alpha: where the image's pixels went
+    inside = clear[..., 3] == 255
+    assert np.array_equal(clear[inside][:, :3], black[inside])
+    assert np.abs(seen(clear, "#000000") - black).max() <= 1
+    assert (clear[..., 3] < 255).sum() > 100  # there is a rim to look at
+
+
 def test_rotate_by_right_angles_adds_no_alpha() -> None:
     image = photo(9, 7)
     for angle in (90, 180, 270):

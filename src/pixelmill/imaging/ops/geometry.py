@@ -265,8 +265,11 @@ def rotate(image: np.ndarray, params: RotateParams) -> np.ndarray:
         if image.ndim == 2:
             return warp(image, (round(0.299 * red + 0.587 * green + 0.114 * blue),) * 4)
         return warp(image, (blue, green, red, opacity))
+    opaque = alpha.is_opaque(image)
     if not alpha.has_alpha(image):
         image = alpha.with_alpha(image, np.full(image.shape[:2], 255, np.uint8))
+    if opaque and opacity == 0:
+        return _unpremultiply_rim(warp(image, (0, 0, 0, 0)))
     # premultiplied, as alpha.premultiply makes it: colour × alpha, alpha × 255
     border = (blue * opacity, green * opacity, red * opacity, opacity * 255)
     return alpha.unpremultiply(warp(alpha.premultiply(image), border))
@@ -284,6 +287,21 @@ def autorotate(image: np.ndarray, params: AutorotateParams) -> np.ndarray:
 def _turn(angle: float) -> float:
     """The angle in [0, 360); a tiny negative angle modulo 360 rounds to 360.0, hence twice."""
     return angle % 360 % 360
+
+
+def _unpremultiply_rim(turned: np.ndarray) -> np.ndarray:
+    """An opaque image turned onto transparent black in 8 bits (3x faster than in 16): its
+    colour is premultiplied already, since alpha was 255 everywhere, so only the rim the
+    interpolation made partly transparent needs dividing by its alpha. Its colour is then
+    within 128 / alpha levels of the 16-bit result (half a level of what is seen)."""
+    found = cv2.findNonZero(cv2.inRange(cv2.extractChannel(turned, 3), 1, 254))
+    if found is None:
+        return turned
+    cols, rows = found[:, 0, 0], found[:, 0, 1]
+    rim = turned[rows, cols].astype(np.float32)
+    colour = rim[:, :3] * (255 / rim[:, 3:])
+    turned[rows, cols, :3] = np.clip(np.rint(colour), 0, 255)
+    return turned
 
 
 def _background(image: np.ndarray, colour: str | None) -> tuple[int, int, int, int]:
