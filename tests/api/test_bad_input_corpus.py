@@ -1,6 +1,7 @@
 """The bad-input corpus: hostile and odd requests to every surface of a live `pixelmill serve`,
 each with the answer it must get. Refusals are 4xx whose `detail` says what is wrong; odd but
-valid images (animated, CMYK, 16-bit, EXIF bombs) are handled and give the right pixels.
+valid images (animated, CMYK, 16-bit, EXIF bombs, HEIC and AVIF, ICC profiles huge or
+broken) are handled and give the right pixels.
 After the whole corpus the server is healthy, serves again, and every job it accepted is done.
 
 The server has small limits: 2 MiB per file, 8 MiB per request, 20 Mpx per image, 1 s for a
@@ -9,6 +10,7 @@ stalled body.
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import time
@@ -21,6 +23,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.api import badinput as bad
 from tests.imaging.test_codec import png_header_only
@@ -35,6 +38,10 @@ GOOD = bad.GOOD_JPEG
 PNG = bad.GOOD_PNG
 OVER_FILE_LIMIT = b"\xff\xd8\xff\xe0" + b"\0" * (2 * 1024 * 1024 + 10)
 DEFLATE_BOMB = bad.png_deflate_bomb()
+IPHONE = Path(__file__).resolve().parent.parent / "corpus" / "heic-iphone-orientation6-gps.heic"
+IPHONE_HEIC = IPHONE.read_bytes()
+HEIC_BOMB = bad.isobmff_claiming(bad.GOOD_HEIC, 8000, 8000)
+AVIF_BOMB = bad.isobmff_claiming(bad.GOOD_AVIF, 8000, 8000)
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,22 @@ def jpeg_of_96x64(response: httpx.Response) -> None:
 
 def _shape(response: httpx.Response, size: tuple[int, int]) -> None:
     assert image_of(response).shape[:2] == size
+
+
+def orange(response: httpx.Response) -> None:
+    b, g, r = image_of(response)[10, 10].tolist()  # (200, 100, 50), lossy formats: 6 levels
+    assert abs(r - 200) <= 6 and abs(g - 100) <= 6 and abs(b - 50) <= 6, (b, g, r)
+
+
+def portrait_png_of_120x160(response: httpx.Response) -> None:
+    assert response.headers["content-type"] == "image/png"
+    _shape(response, (160, 120))  # the iPhone photo turned upright, halved
+
+
+def avif_of_120x160(response: httpx.Response) -> None:
+    assert response.headers["content-type"] == "image/avif"
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert (image.format, image.size) == ("AVIF", (120, 160))
 
 
 def accepted(response: httpx.Response) -> None:
@@ -319,6 +342,73 @@ CASES = [
         check=jpeg_of_96x64,
     ),
     Case("exif-loop-to-collage", collage(bad.exif_loop()), 200),
+    # --- HEIC and AVIF: phone photos, lying headers, broken files --------------------------
+    Case(
+        "heic-iphone-photo",
+        transform(IPHONE_HEIC, "resize=0.5"),
+        200,
+        check=portrait_png_of_120x160,
+    ),
+    Case(
+        "heic-iphone-photo-to-avif",
+        transform(IPHONE_HEIC, "resize=0.5", format="avif"),
+        200,
+        check=avif_of_120x160,
+    ),
+    Case("heic-iphone-photo-to-captions", caption(IPHONE_HEIC), 202, check=accepted),
+    Case("avif-to-faces", faces(bad.GOOD_AVIF), 202, check=accepted),
+    Case("heic-header-8000x8000", transform(HEIC_BOMB), 413, "64,000,000 pixels"),
+    Case("avif-header-8000x8000", transform(AVIF_BOMB), 413, "64,000,000 pixels"),
+    Case("heic-bomb-to-captions", caption(HEIC_BOMB), 413, "pixel"),
+    Case("heic-bomb-to-collage", collage(HEIC_BOMB), 413, "image1"),
+    Case("avif-bomb-to-faces", faces(AVIF_BOMB), 413, "pixel"),
+    Case("avif-bomb-to-ocr", ocr(AVIF_BOMB), 413, "pixel"),
+    Case(
+        "heic-header-65535x65535",
+        transform(bad.isobmff_claiming(bad.GOOD_HEIC, 65_535, 65_535)),
+        413,
+        "pixel limit",
+    ),
+    # libavif itself refuses a side past 32768 while reading the header
+    Case(
+        "avif-header-65535x65535",
+        transform(bad.isobmff_claiming(bad.GOOD_AVIF, 65_535, 65_535)),
+        415,
+        "not an image",
+    ),
+    Case("heic-truncated", transform(bad.truncated(bad.GOOD_HEIC)), 415, "decoded|damaged"),
+    Case("avif-truncated", transform(bad.truncated(bad.GOOD_AVIF)), 415, "not an image"),
+    Case("heic-pipeline", pipeline(["phone.heic"]), 200),
+    # --- ICC profiles: huge, broken, a deflate bomb --------------------------------------
+    Case(
+        "jpeg-icc-1.5-MB",
+        transform(bad.jpeg_with_icc(bad.huge_icc()), "format=png"),
+        200,
+        check=orange,
+    ),
+    Case(
+        "jpeg-icc-broken",
+        transform(bad.jpeg_with_icc(bad.broken_icc()), "format=png"),
+        200,
+        check=orange,
+    ),
+    Case(
+        "heic-icc-broken",
+        transform(bad.heic_with_icc(bad.broken_icc()), "format=png"),
+        200,
+        check=orange,
+    ),
+    Case(
+        "avif-icc-1.5-MB",
+        transform(bad.avif_with_icc(bad.huge_icc()), "format=png"),
+        200,
+        check=orange,
+    ),
+    Case(
+        "icc-broken-to-captions", caption(bad.jpeg_with_icc(bad.broken_icc())), 202, check=accepted
+    ),
+    # Pillow inflates an iCCP chunk to 1 MB at most, and refuses the file past it
+    Case("png-iccp-inflating-to-50-MB", transform(bad.png_with_icc_bomb()), 415, "too large"),
     # --- paths on the server -------------------------------------------------------------
     Case("path-dotdot", pipeline(["../../etc/passwd"]), 403, "outside|\\.\\."),
     Case("path-absolute", pipeline(["/etc/passwd"]), 403, "absolute"),
@@ -376,6 +466,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     files = tmp / "data" / "files"
     files.mkdir(parents=True)
     (files / "a.jpg").write_bytes(GOOD)
+    (files / "phone.heic").write_bytes(IPHONE_HEIC)
     (files / "notes.txt").write_bytes(TEXT)
     outside = tmp / "outside"
     outside.mkdir()
