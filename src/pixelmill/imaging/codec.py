@@ -7,10 +7,11 @@ colour, one channel for gray, BGRA (straight alpha) for an image with transparen
 the caller keeps it, always upright (EXIF orientation applied), in sRGB (an embedded ICC
 profile is converted with LittleCMS).
 
-Two decoders: OpenCV for the plain images (8-bit gray or RGB, no alpha, sRGB or untagged,
-JPEG/PNG/WebP/BMP/TIFF: the fast path, with JPEG's shrink-on-load and gray-on-load), Pillow
-for everything else (alpha, ICC profiles, CMYK, 16 bits, palettes, GIF, the formats OpenCV
-lacks). `sniff` decides which from the header (`ImageInfo.plain`).
+Two decoders: OpenCV for the plain images (the fast path: gray or RGB JPEG, PNG, WebP, BMP
+or TIFF, or PNG and WebP with an alpha channel, in sRGB or untagged; JPEG shrinks on load
+and goes straight to gray), Pillow for everything else (ICC profiles, CMYK, palettes, tRNS
+colours, TIFF alpha, 16-bit gray, GIF, the formats OpenCV lacks). `sniff` decides which
+from the header (`ImageInfo.plain`).
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ class ImageInfo:
     gray: bool = False
     alpha: bool = False  # alpha channel or transparent colour: "keep" decodes to BGRA
     icc: str | None = None  # the embedded ICC profile's description (converted to sRGB)
-    # 8-bit gray or RGB, no alpha, sRGB or untagged, in a format OpenCV reads: the fast
-    # path; False (the default, also for an ImageInfo made by hand) decodes with Pillow
+    # OpenCV decodes it right (see `_is_plain`): the fast path; False (the default, also
+    # for an ImageInfo made by hand) decodes with Pillow
     plain: bool = False
 
     @property
@@ -107,7 +108,7 @@ def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
             orientation = 1 if fmt == "TIFF" else _orientation(img)
             transparent = _has_alpha(img)
             profile = _read_profile(_icc_of(img))
-            plain = _is_plain(fmt, img.mode, transparent, profile)
+            plain = _is_plain(img, fmt, profile)
     except Image.DecompressionBombError:
         raise TooLarge(
             f"{name} is larger than the decoded pixel limit of {max_pixels:,} pixels"
@@ -283,6 +284,14 @@ def decode(
 
 def _decode_with_opencv(data: bytes, info: ImageInfo, mode: Mode, scale: int) -> np.ndarray | None:
     """The fast path, for plain images; None when OpenCV cannot read the data."""
+    buffer = np.frombuffer(data, np.uint8)
+    if info.alpha:  # PNG or WebP with an alpha channel: BGRA as stored (straight alpha)
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)  # orientation not applied
+        if image is None or image.shape[2:] != (4,):
+            return None
+        if image.dtype == np.uint16:  # 16 bits: the high bytes, as Pillow reads them
+            image = np.right_shift(image, 8).astype(np.uint8)
+        return _as_mode(_orient(image, info.orientation), mode)
     if mode == "keep":
         mode = "gray" if info.gray else "color"
     # Gray is BT.601 luma from the colour pixels (cv2.cvtColor) for every format but
@@ -296,7 +305,7 @@ def _decode_with_opencv(data: bytes, info: ImageInfo, mode: Mode, scale: int) ->
         if straight_to_gray
         else cv2.IMREAD_COLOR
     )
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    image = cv2.imdecode(buffer, flags)
     if image is None:
         return None
     image = _orient(image, info.orientation)
@@ -438,7 +447,7 @@ def _decode_with_pillow(
         raise TooLarge(f"{name} is larger than the decoded pixel limit") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UnsupportedImage(f"{name} cannot be decoded: {exc}") from None
-    return _orient(_arrange(srgb, opacity, mode), info.orientation)
+    return _as_mode(_orient(_as_bgr(srgb, opacity), info.orientation), mode)
 
 
 def _pixels(img: Image.Image, data: bytes) -> tuple[Image.Image, np.ndarray | None]:
@@ -467,7 +476,7 @@ def _pixels(img: Image.Image, data: bytes) -> tuple[Image.Image, np.ndarray | No
     gray = img.mode in _GRAY_MODES or img.mode in ("LA", "La")
     target = "L" if gray else "RGB"
     if not transparent:
-        return img.convert(target), None
+        return (img if img.mode == target else img.convert(target)), None
     with_alpha = img.convert(target + "A")  # a tRNS colour or palette entry becomes alpha
     return with_alpha.convert(target), np.asarray(with_alpha.getchannel("A"))
 
@@ -487,15 +496,23 @@ def _to_srgb(colour: Image.Image, icc: _Icc | None) -> Image.Image:
     return converted.convert("L") if colour.mode == "L" else converted
 
 
-def _arrange(colour: np.ndarray, opacity: np.ndarray | None, mode: Mode) -> np.ndarray:
-    """Gray or RGB pixels and their alpha as the array `mode` asks for (see `decode`)."""
-    image = colour if colour.ndim == 2 else cv2.cvtColor(colour, cv2.COLOR_RGB2BGR)
-    if opacity is not None:
-        bgr = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        bgra = np.dstack([bgr, opacity])
+def _as_bgr(colour: np.ndarray, opacity: np.ndarray | None) -> np.ndarray:
+    """Gray or RGB pixels and their alpha (None: opaque) as a gray, BGR or BGRA array."""
+    if opacity is None:
+        return colour if colour.ndim == 2 else cv2.cvtColor(colour, cv2.COLOR_RGB2BGR)
+    code = cv2.COLOR_GRAY2BGRA if colour.ndim == 2 else cv2.COLOR_RGB2BGRA
+    bgra = cv2.cvtColor(colour, code)
+    bgra[:, :, 3] = opacity
+    return bgra
+
+
+def _as_mode(image: np.ndarray, mode: Mode) -> np.ndarray:
+    """A gray, BGR or BGRA array as `mode` asks (see `decode`): alpha kept, or laid over
+    white."""
+    if alpha.has_alpha(image):
         if mode == "keep":
-            return bgra
-        image = alpha.flatten(bgra)  # over white
+            return image
+        image = alpha.flatten(image)  # over white
     if mode == "gray" and image.ndim == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if mode == "color" and image.ndim == 2:
@@ -508,10 +525,15 @@ def _has_alpha(img: Image.Image) -> bool:
     return img.mode in _ALPHA_MODES or "transparency" in img.info
 
 
-def _is_plain(fmt: str, mode: str, transparent: bool, profile: _Profile | None) -> bool:
-    """Whether OpenCV decodes the image right as it is (the fast path)."""
-    untagged = profile is None or profile.srgb
-    return fmt in _OPENCV_FORMATS and mode in ("L", "RGB") and not transparent and untagged
+def _is_plain(img: Image.Image, fmt: str, profile: _Profile | None) -> bool:
+    """Whether OpenCV decodes the image right as it is (the fast path): gray or RGB without
+    a tRNS colour, or a PNG or WebP with an alpha channel (not a palette's or a tRNS gray's,
+    which OpenCV reads wrong or not at all), in sRGB or untagged."""
+    if fmt not in _OPENCV_FORMATS or (profile is not None and not profile.srgb):
+        return False
+    if img.mode in ("L", "RGB"):
+        return "transparency" not in img.info
+    return fmt in ("PNG", "WEBP") and img.mode in ("LA", "RGBA")
 
 
 # --- ICC profiles ---------------------------------------------------------------------------
