@@ -1,6 +1,6 @@
-"""Fuzzing the codec with mutated JPEG, PNG, WebP and GIF bytes (hypothesis), in a process of
-its own so that a crash in a native decoder shows as the process dying, and its peak memory
-can be read.
+"""Fuzzing the codec with mutated JPEG, PNG, WebP, GIF, HEIC and AVIF bytes, and images
+carrying ICC profiles or EXIF (hypothesis), in a process of its own so that a crash in a
+native decoder shows as the process dying, and its peak memory can be read.
 
     python -m tests.imaging.fuzz_codec EXAMPLES MAX_PIXELS
 
@@ -20,7 +20,7 @@ from collections import Counter
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageCms
 
 from pixelmill.errors import PixelmillError
 from pixelmill.imaging import codec
@@ -47,7 +47,29 @@ def seeds() -> dict[str, bytes]:
     frames = [image, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
     frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=50)
     out["gif-animated"] = buffer.getvalue()
+    # libheif and libavif parse boxes (sizes, item locations, properties) before any pixel
+    rgba = image.convert("RGBA")
+    rgba.putalpha(Image.fromarray(pixels[:, :, 0]))
+    out["heic"] = _saved(image, "HEIF", quality=60)
+    out["heic-alpha"] = _saved(rgba, "HEIF", quality=60)
+    out["avif"] = codec.encode(pixels[:, :, ::-1], "avif", quality=60)
+    out["avif-alpha"] = _saved(rgba, "AVIF", quality=60)
+    # LittleCMS parses the profile (a tag table of offsets and sizes) of every tagged image
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out["jpeg-icc"] = _saved(image, "JPEG", quality=80, icc_profile=profile)
+    out["png-icc"] = _saved(image, "PNG", icc_profile=profile)
+    # the EXIF block `strip=false` carries (orientation reset in place)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.5)}  # GPS
+    out["jpeg-exif"] = _saved(image, "JPEG", quality=80, exif=exif.tobytes())
     return out
+
+
+def _saved(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
 
 
 SEEDS = seeds()
@@ -89,13 +111,15 @@ def main(examples: int, max_pixels: int) -> None:
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(mutated(), st.sampled_from(["color", "gray"]), st.sampled_from([1, 2, 4, 8]))
+    @given(mutated(), st.sampled_from(["color", "gray", "keep"]), st.sampled_from([1, 2, 4, 8]))
     def fuzz(data: bytes, mode: str, scale: int) -> None:
         try:
             info = codec.sniff(data, max_pixels=max_pixels)
             if info.format != "JPEG":
                 scale = 1
             image = codec.decode(data, info, mode, scale=scale)  # type: ignore[arg-type]
+            exif = codec.exif_of(data)
+            assert exif is None or exif[:4] in (b"MM\x00*", b"II*\x00")
         except PixelmillError as exc:
             assert 400 <= exc.status_code < 500, exc
             outcomes[type(exc).__name__] += 1

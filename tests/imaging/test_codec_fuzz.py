@@ -1,4 +1,5 @@
-"""The codec under mutated JPEG/PNG/WebP/GIF bytes: no crash, only 4xx errors, memory bounded."""
+"""The codec under mutated JPEG/PNG/WebP/GIF/HEIC/AVIF bytes and ICC profiles: no crash, only
+4xx errors, memory bounded."""
 
 from __future__ import annotations
 

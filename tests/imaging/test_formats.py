@@ -162,3 +162,13 @@ def test_avif_max_side_is_refused_before_any_pixel_work() -> None:
     codec.check_encodable([(16_384, 8)], fmt, "a.jpg")
     with pytest.raises(Exception, match="AVIF holds at most 16384 pixels a side"):
         codec.check_encodable([(16_385, 8)], fmt, "a.jpg")
+
+
+def test_damaged_avif_pixels_are_a_415_not_a_500() -> None:
+    # libavif reports damage as RuntimeError, which Pillow passes on as it is
+    data = bytearray(bad.GOOD_AVIF)
+    at = data.index(b"mdat") + 4
+    data[at : at + 40] = b"\xff" * 40  # the AV1 data itself
+    info = codec.sniff(bytes(data), max_pixels=10_000)
+    with pytest.raises(UnsupportedImage, match="cannot be decoded: Failed to decode frame 0"):
+        codec.decode(bytes(data), info)

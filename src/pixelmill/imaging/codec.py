@@ -53,6 +53,9 @@ MAX_ICC_BYTES = 8 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
+# What Pillow's plugins raise for a damaged file (libavif's errors are RuntimeErrors)
+_DAMAGED = (OSError, SyntaxError, ValueError, EOFError, RuntimeError)
+
 # Our own pixel limit is checked right after the header is read; Pillow's bomb warning
 # would only repeat it.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -117,7 +120,7 @@ def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
         raise UnsupportedImage(
             f"{name} is not an image in a supported format ({', '.join(ACCEPTED_FORMATS)})"
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _DAMAGED as exc:
         raise UnsupportedImage(f"{name} has a damaged header: {exc}") from None
     if width < 1 or height < 1:
         raise UnsupportedImage(f"{name} has no pixels ({width}×{height})")
@@ -445,7 +448,7 @@ def _decode_with_pillow(
             srgb = np.asarray(_to_srgb(colour, _icc_of(img)))
     except Image.DecompressionBombError:
         raise TooLarge(f"{name} is larger than the decoded pixel limit") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _DAMAGED as exc:
         raise UnsupportedImage(f"{name} cannot be decoded: {exc}") from None
     return _as_mode(_orient(_as_bgr(srgb, opacity), info.orientation), mode)
 
