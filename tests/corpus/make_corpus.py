@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageCms
 
 HERE = Path(__file__).resolve().parent
@@ -334,6 +335,17 @@ def write_webps_and_gifs(folder: Path) -> None:
     write(folder / "bmp-palette8.bmp", pil_bytes(palette, "BMP"))
 
 
+def write_phone_formats(folder: Path) -> None:
+    """AVIF and HEIC with alpha and a Display P3 profile, as phones tag their photos."""
+    pillow_heif.register_heif_opener()  # Pillow writes HEIC through it
+    rgb = scene()
+    alpha = disc_alpha()
+    rgba = Image.fromarray(np.dstack([hidden_red(rgb, alpha), alpha]), "RGBA")
+    p3 = display_p3_profile()
+    write(folder / "avif-rgba-displayp3.avif", pil_bytes(rgba, "AVIF", quality=90, icc_profile=p3))
+    write(folder / "heic-rgba-displayp3.heic", pil_bytes(rgba, "HEIF", quality=90, icc_profile=p3))
+
+
 def write_logo(folder: Path) -> None:
     """The issue's logo: a blue badge on a transparent background that hides pure red. Its
     edges are hard (opaque next to transparent; a half-transparent ring inside), so a
@@ -573,6 +585,7 @@ def decode_section(folder: Path) -> None:
     write_tiffs(folder)
     write_jpegs(folder)
     write_webps_and_gifs(folder)
+    write_phone_formats(folder)
     write_logo(folder)
 
 
