@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--format",
         type=_output_format,
-        help="output format: png, jpeg (jpg), webp, any case (default: a format= step of the "
-        "chain, else the input's; PNG for GIF, BMP, TIFF)",
+        help="output format: png, jpeg (jpg), webp, avif, gif, any case (default: a format= "
+        "step of the chain, else the input's; PNG for BMP, TIFF, HEIC)",
     )
     run.add_argument("--jobs", type=int, help="worker processes (default: CPUs available)")
     run.add_argument("--config", type=Path, help="YAML settings file (env vars win)")

@@ -224,6 +224,13 @@ class Settings(BaseSettings):
         description="Largest image pixelmill will make: a chain (`/pipeline`, "
         "`/v1/transform`, `pixelmill run`) past it is a 422 before any work, a collage a 413.",
     )
+    max_animation_pixels: int = Field(
+        100_000_000,
+        ge=1,
+        description="Largest animation (GIF, WebP, AVIF), in pixels of all its frames (frames "
+        "× width × height), checked from its headers before any frame is decoded: 413; a chain "
+        "making more is a 422.",
+    )
     max_collage_images: int = Field(
         16, ge=2, le=64, description="Images in one collage (`/process`, `pixelmill collage`)."
     )

@@ -257,7 +257,7 @@ CASES = [
     Case("description-cyrillic-200", caption(description="Ж" * 200), 202, check=accepted),
     Case("lang-shell-injection", ocr(GOOD, lang="eng;rm -rf /"), 422, "installed languages"),
     Case("lang-unknown", ocr(GOOD, lang="xyz"), 422, "installed languages"),
-    Case("format-gif", transform(GOOD, format="gif"), 422, "format"),
+    Case("format-bmp", transform(GOOD, format="bmp"), 422, "format"),
     Case("quality-0", transform(GOOD, quality="0"), 422, "quality"),
     Case("quality-text", transform(GOOD, quality="high"), 422, "quality"),
     Case("ops-broken-json", transform(GOOD, '["grayscale"'), 422, "ops|JSON"),

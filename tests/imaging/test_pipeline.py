@@ -93,8 +93,9 @@ def test_accepted_chains(items: list[Any], normalized: list[dict[str, Any]]) -> 
         (["quality=101"], "quality: .*less than or equal to 100"),
         (["quality"], "quality: Field required"),
         (
-            ["format=gif"],
-            "operation 1 \\(format\\): format: Input should be 'png', 'jpeg' or 'webp'",
+            ["format=bmp"],
+            "operation 1 \\(format\\): format: Input should be 'png', 'jpeg', 'webp', 'gif' or "
+            "'avif'",
         ),
         (["format"], "format: Field required"),
         (

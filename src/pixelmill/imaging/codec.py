@@ -33,7 +33,7 @@ import pillow_heif
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from pixelmill.errors import EmptyUpload, InvalidParameter, TooLarge, UnsupportedImage
-from pixelmill.imaging import alpha, png
+from pixelmill.imaging import alpha, animation, png
 
 # Formats we accept, as Pillow names them; sniffing tries no other plugin, so a text file
 # cannot pass for a headerless format such as TGA.
@@ -65,7 +65,7 @@ pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_image
 
 # "keep": gray when the input is gray (one channel), else colour
 Mode = Literal["gray", "color", "keep"]
-OutputFormat = Literal["png", "jpeg", "webp", "avif"]
+OutputFormat = Literal["png", "jpeg", "webp", "gif", "avif"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,7 @@ class ImageInfo:
     # OpenCV decodes it right (see `_is_plain`): the fast path; False (the default, also
     # for an ImageInfo made by hand) decodes with Pillow
     plain: bool = False
+    frames: int = 1  # an animation's (animation.count), counted from the headers
 
     @property
     def pixels(self) -> int:
@@ -97,8 +98,11 @@ def check_bytes(size: int, limit: int, name: str) -> None:
         raise TooLarge(f"{name} is {size:,} bytes; the limit is {limit:,} bytes")
 
 
-def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
-    """Read the header only: format by content, upright size, orientation; check the limit."""
+def sniff(
+    data: bytes, *, max_pixels: int, name: str = "image", max_animation_pixels: int | None = None
+) -> ImageInfo:
+    """Read the header only: format by content, upright size, orientation, frames; check the
+    limits (with `max_animation_pixels`, that of all the frames of an animation too)."""
     if not data:
         raise EmptyUpload(f"{name} is empty (0 bytes)")
     try:
@@ -112,6 +116,7 @@ def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
             transparent = _has_alpha(img)
             profile = _read_profile(_icc_of(img))
             plain = _is_plain(img, fmt, profile)
+            found = animation.count(img, data, animation.stop_for(*img.size, max_animation_pixels))
     except Image.DecompressionBombError:
         raise TooLarge(
             f"{name} is larger than the decoded pixel limit of {max_pixels:,} pixels"
@@ -129,10 +134,14 @@ def sniff(data: bytes, *, max_pixels: int, name: str = "image") -> ImageInfo:
             f"{name} is {width}×{height} = {width * height:,} pixels; "
             f"the limit is {max_pixels:,} pixels"
         )
+    if max_animation_pixels is not None:
+        animation.check(found, max_pixels=max_pixels, limit=max_animation_pixels, name=name)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     icc = profile.description if profile is not None else None
-    return ImageInfo(fmt, width, height, orientation, gray, transparent, icc, plain)
+    return ImageInfo(
+        fmt, width, height, orientation, gray, transparent, icc, plain, frames=found.frames
+    )
 
 
 # JPEG's DCT can be decoded straight at 1/2, 1/4 or 1/8 of the size, for a fraction of the work.
@@ -207,6 +216,8 @@ FORMATS: dict[str, Format] = {
             max_side=16384,
             options=(cv2.IMWRITE_AVIF_SPEED, AVIF_SPEED),
         ),
+        # GIF: 256 colours a frame and 1-bit alpha; written by Pillow (imaging/animation.py)
+        Format("gif", (".gif",), "image/gif", "GIF", alpha=True, max_side=65535),
     )
 }
 ALIASES = {"jpg": "jpeg"}
@@ -328,7 +339,7 @@ def encode(
     background: str = "#ffffff",
     exif: bytes | None = None,
 ) -> bytes:
-    """Encode an array (gray, BGR or BGRA) as PNG, JPEG, WebP or AVIF.
+    """Encode an array (gray, BGR or BGRA) as PNG, JPEG, WebP, AVIF or GIF.
 
     A format without alpha gets a BGRA image laid over `background` (#rrggbb). PNG deflate
     runs in `bands` pieces through `map_fn` (an executor's map to use threads). `exif` (TIFF
@@ -344,6 +355,8 @@ def encode(
         return png.encode(
             image, level=png_compression, bands=bands, map_fn=map_fn, exif=exif or b""
         )
+    if fmt == "gif":  # a palette of its own, 1-bit alpha (Pillow)
+        return animation.encode([image], [0], 1, "gif")
     if not 1 <= quality <= 100:
         raise InvalidParameter(f"quality must be between 1 and 100, got {quality}")
     spec = FORMATS[fmt]

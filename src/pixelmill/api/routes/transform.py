@@ -56,7 +56,7 @@ async def transform(
         str | None,
         Form(
             description=f"Output format: {', '.join(codec.format_names())}, in any case "
-            "(default: a `format=` step of the chain, else the input's; PNG for GIF, BMP, TIFF)",
+            "(default: a `format=` step of the chain, else the input's; PNG for BMP, TIFF, HEIC)",
             examples=["webp"],
         ),
     ] = None,
