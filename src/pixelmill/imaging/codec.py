@@ -156,8 +156,8 @@ _REDUCED = {
 JPEG_SCALES = (8, 4, 2)
 DEFAULT_QUALITY = 90
 # libaom's speed for AVIF (0 slowest, 10 fastest): on a 1920x1080 photo, one thread, 8 takes
-# half the time of 7 for files within 1% of its size; 9 saves half again but files grow 6-14%
-# (docs/performance.md, "AVIF encoder speed")
+# about half the time of 7 for files within 2% of its size and the same SSIM; 9 halves it
+# again but its files are 3-14% larger (docs/performance.md, "AVIF encoder speed")
 AVIF_SPEED = 8
 
 
