@@ -357,6 +357,8 @@ CASES = [
     ),
     Case("heic-iphone-photo-to-captions", caption(IPHONE_HEIC), 202, check=accepted),
     Case("avif-to-faces", faces(bad.GOOD_AVIF), 202, check=accepted),
+    Case("heic-and-avif-to-collage", collage(IPHONE_HEIC, bad.GOOD_AVIF), 200),
+    Case("heic-to-ocr", ocr(IPHONE_HEIC), 200),
     Case("heic-header-8000x8000", transform(HEIC_BOMB), 413, "64,000,000 pixels"),
     Case("avif-header-8000x8000", transform(AVIF_BOMB), 413, "64,000,000 pixels"),
     Case("heic-bomb-to-captions", caption(HEIC_BOMB), 413, "pixel"),
