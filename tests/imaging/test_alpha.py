@@ -108,6 +108,7 @@ ROWS = [
     Row({"op": "caption", "text": "Logo", "overlay": True}, "dropped"),
     Row("faces", "dropped"),
     Row("collage", "dropped"),
+    Row("frame=0", "kept"),
     Row("format=png", "kept"),
     Row("quality=50", "kept"),
     Row("background=#000000", "kept"),

@@ -298,6 +298,18 @@ def test_a_still_is_not_held_to_the_animation_limit() -> None:
     assert info.frames == 1
 
 
+# --- frame=N ------------------------------------------------------------------------------------
+
+
+def test_frame_is_checked_against_the_frame_count_before_decoding() -> None:
+    steps = pipeline.parse(["resize=0.5", "frame=6"])
+    with pytest.raises(InvalidParameter, match=r"operation 2 \(frame\): there is no frame 6: "):
+        pipeline.plan(steps, (48, 32), LIMIT, frames=6)
+    assert pipeline.plan(pipeline.parse(["frame=5"]), (48, 32), LIMIT, frames=6) == [(48, 32)]
+    with pytest.raises(InvalidParameter, match=r"the image has 1 frame \(0\)"):
+        pipeline.plan(pipeline.parse(["frame=1"]), (48, 32), LIMIT)
+
+
 MEASURE_RSS = """
 import resource, sys
 from pixelmill.errors import TooLarge

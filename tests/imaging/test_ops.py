@@ -411,6 +411,7 @@ CASES = [
         levels(5, 6, 7),
         exactly(np.array([[[5] * 3, [6] * 3, [7] * 3]], np.uint8)),
     ),
+    Case("frame=0 of a still is the image", "frame=0", bgr(3, 4), exactly(lambda i: i)),
     # output steps change no pixel
     Case("format=webp changes no pixel", "format=webp", bgr(3, 4), exactly(lambda i: i)),
     Case("quality=50 changes no pixel", "quality=50", bgr(3, 4), exactly(lambda i: i)),
@@ -460,6 +461,7 @@ SAMPLES = {
     "caption": "caption=Hi",
     "faces": "faces",
     "collage": "collage",
+    "frame": "frame=0",
     "format": "format=jpg",
     "quality": "quality=80",
     "background": "background=#ff8000",

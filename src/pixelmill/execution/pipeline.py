@@ -2,9 +2,14 @@
 (POST /v1/transform).
 
 Everything that can be checked without decoding is checked for every image before any worker
-starts: the chain, the paths, the byte size, the header (format, pixel limit) and the size of
-every image the chain will make. Then each image goes to its own worker process, which
+starts: the chain, the paths, the byte size, the header (format, pixel limit, frames) and the
+size of every image the chain will make. Then each image goes to its own worker process, which
 decodes it, runs the chain, encodes and (for files) writes the results atomically.
+
+An animation (more than one frame) written in a format that animates runs the chain on each
+frame, one frame decoded at a time, and keeps the durations and the loop count; a chain with
+an operation that needs the whole image (`registry.FIRST_FRAME_ONLY`), or a format that
+holds one image, works on the first frame; `frame=N` on frame N.
 """
 
 from __future__ import annotations
@@ -14,12 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pixelmill.config import Settings
+from pixelmill.errors import InvalidParameter, Stopped
 from pixelmill.execution.pools import Pools, still_wanted
-from pixelmill.imaging import codec, pipeline
+from pixelmill.imaging import animation, codec, pipeline
 from pixelmill.imaging.ops import output
+from pixelmill.imaging.ops.frames import FrameParams
 from pixelmill.imaging.ops.output import Output
 from pixelmill.imaging.pipeline import Step
+from pixelmill.imaging.registry import FIRST_FRAME_ONLY
 from pixelmill.storage.files import write_atomically
 
 
@@ -31,6 +41,7 @@ class Limits:
     max_pixels: int
     max_output_pixels: int
     png_compression: int = 1
+    max_animation_pixels: int = 100_000_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -39,6 +50,7 @@ class Limits:
             max_pixels=settings.max_pixels,
             max_output_pixels=settings.max_output_pixels,
             png_compression=settings.png_compression,
+            max_animation_pixels=settings.max_animation_pixels,
         )
 
 
@@ -60,18 +72,30 @@ def numbered(target: Path, count: int) -> list[Path]:
 
 
 def check(name: str, data: bytes, steps: Sequence[Step], limits: Limits) -> Checked:
-    """Size, header and planned output sizes of one input; no decoding."""
+    """Size, header (frames included) and planned output sizes of one input; no decoding."""
     codec.check_bytes(len(data), limits.max_bytes, name)
-    info = codec.sniff(data, max_pixels=limits.max_pixels, name=name)
-    sizes = pipeline.plan(steps, (info.width, info.height), limits.max_output_pixels)
+    info = codec.sniff(
+        data,
+        max_pixels=limits.max_pixels,
+        name=name,
+        max_animation_pixels=limits.max_animation_pixels,
+    )
+    size = (info.width, info.height)
+    sizes = pipeline.plan(steps, size, limits.max_output_pixels, frames=info.frames)
     return Checked(name, data, info, tuple(sizes))
 
 
 def choose(
-    item: Checked, steps: Sequence[Step], fmt: str | None, quality: int | None, asked_by: str
+    item: Checked,
+    steps: Sequence[Step],
+    fmt: str | None,
+    quality: int | None,
+    asked_by: str,
+    max_animation_pixels: int,
 ) -> Output:
     """The one output policy (`output.choose`) for a checked input, and a 422 before any
-    pixel work when the format cannot hold the images the chain makes."""
+    pixel work when the format cannot hold the images the chain makes, or an animation's
+    frames would hold more than `max_animation_pixels` in all."""
     chosen = output.choose(
         pipeline.output_options(steps),
         format=fmt,
@@ -80,24 +104,38 @@ def choose(
         asked_by=asked_by,
     )
     codec.check_encodable(item.sizes, chosen.format, item.name)
+    frames = frames_run(item, steps, chosen.format)
+    made = frames * sum(width * height for width, height in item.sizes)
+    if frames > 1 and made > max_animation_pixels:
+        width, height = item.sizes[0]
+        raise InvalidParameter(
+            f"{item.name}: the chain makes {frames:,} frames of {width}×{height} = {made:,} "
+            f"pixels; the limit for all frames of an animation is {max_animation_pixels:,} "
+            "pixels (max_animation_pixels)"
+        )
     return chosen
+
+
+def frames_run(item: Checked, steps: Sequence[Step], fmt: codec.Format) -> int:
+    """How many frames the chain runs on: every frame of an animation written in a format
+    that animates, when no step needs the whole image or picks a frame; else one."""
+    if item.info.frames < 2 or fmt.name not in animation.WRITES_ANIMATED:
+        return 1
+    for step in steps:
+        if isinstance(step.params, FrameParams) or step.op.name in FIRST_FRAME_ONLY:
+            return 1
+    return item.info.frames
 
 
 # --- in worker processes -------------------------------------------------------------------
 
 
 def transform(item: Checked, steps: Sequence[Step], out: Output, png_level: int) -> list[bytes]:
-    """Decode (JPEGs shrunk on load when the chain starts by shrinking, and decoded straight
-    to gray when it turns gray before other work; a gray input stays gray), run, encode;
-    stopped between steps when the request no longer wants it."""
-    scale, chain = 1, list(steps)
-    mode: codec.Mode = "keep"
-    if item.info.format == "JPEG":
-        size = (item.info.width, item.info.height)
-        scale, chain = pipeline.shrink_on_load(steps, size, codec.JPEG_SCALES)
-        if pipeline.gray_on_load(chain):
-            mode = "gray"
-    image = codec.decode(item.data, item.info, mode, item.name, scale=scale)
+    """Decode, run, encode; stopped between steps (and frames) when the request no longer
+    wants it. An animation runs frame by frame (`frames_run`) into one animated result."""
+    if frames_run(item, steps, out.format) > 1:
+        return [_animate(item, steps, out)]
+    image, chain = _decode(item, steps)
     results = pipeline.run(chain, [image], still_wanted)
     exif = None if out.strip else codec.exif_of(item.data)
     return [
@@ -111,6 +149,45 @@ def transform(item: Checked, steps: Sequence[Step], out: Output, png_level: int)
         )
         for result in results
     ]
+
+
+def _decode(item: Checked, steps: Sequence[Step]) -> tuple[np.ndarray, list[Step]]:
+    """The image to run on, and the chain to run: the frame a `frame=N` step picks (the last
+    one), or the image, JPEGs shrunk on load when the chain starts by shrinking and decoded
+    straight to gray when it turns gray before other work (a gray input stays gray)."""
+    picked = [step.params.index for step in steps if isinstance(step.params, FrameParams)]
+    if picked and item.info.frames > 1:
+        with animation.Reader(item.data, item.name, item.info.orientation) as reader:
+            return reader.frame(picked[-1]).image, list(steps)
+    scale, chain = 1, list(steps)
+    mode: codec.Mode = "keep"
+    if item.info.format == "JPEG":
+        size = (item.info.width, item.info.height)
+        scale, chain = pipeline.shrink_on_load(steps, size, codec.JPEG_SCALES)
+        if pipeline.gray_on_load(chain):
+            mode = "gray"
+    return codec.decode(item.data, item.info, mode, item.name, scale=scale), chain
+
+
+def _animate(item: Checked, steps: Sequence[Step], out: Output) -> bytes:
+    """Every frame through the chain, one decoded at a time, then encoded animated."""
+    results: list[np.ndarray] = []
+    durations: list[int] = []
+    total = item.info.frames
+    with animation.Reader(item.data, item.name, item.info.orientation) as reader:
+        for index, frame in enumerate(reader.frames(total)):
+            if index and not still_wanted():
+                raise Stopped(
+                    f"the work was stopped before frame {index + 1} of {total}: its time was "
+                    "up or its client had left"
+                )
+            (result,) = pipeline.run(steps, [frame.image], still_wanted)
+            results.append(result)
+            durations.append(frame.duration)
+        plays = reader.plays
+    return animation.encode(
+        results, durations, plays, out.format.name, quality=out.quality, avif_speed=codec.AVIF_SPEED
+    )
 
 
 def check_and_transform_file(
@@ -128,7 +205,9 @@ def check_and_transform_file(
     who (default: the output file); `add_extension`: `target` is a name without extension,
     to which the chosen format's is added. `name` in errors: the path."""
     item = check_file(source, steps, limits, name)
-    out = choose(item, steps, fmt, None, asked_by or f"output {target.name!r}")
+    out = choose(
+        item, steps, fmt, None, asked_by or f"output {target.name!r}", limits.max_animation_pixels
+    )
     if add_extension:
         target = target.with_name(target.name + out.format.extension)
     encoded = transform(item, steps, out, limits.png_compression)
@@ -193,7 +272,8 @@ async def run_files(
 def _check_only(
     source: Path, steps: Sequence[Step], limits: Limits, name: str, target: Path, fmt: str
 ) -> None:
-    choose(check_file(source, steps, limits, name), steps, fmt, None, f"output {target.name!r}")
+    item = check_file(source, steps, limits, name)
+    choose(item, steps, fmt, None, f"output {target.name!r}", limits.max_animation_pixels)
 
 
 async def run_upload(
@@ -207,5 +287,6 @@ async def run_upload(
 ) -> tuple[Output, list[bytes]]:
     """Check one upload, run the chain in a worker; the output chosen and the results."""
     item = check(name, data, steps, limits)
-    out = choose(item, steps, fmt, quality, "the request's format and quality fields")
+    asked_by = "the request's format and quality fields"
+    out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels)
     return out, await pools.run(transform, item, steps, out, limits.png_compression)

@@ -28,6 +28,8 @@ from pydantic import ValidationError
 from pixelmill.errors import InvalidParameter, Stopped
 from pixelmill.imaging.ops import OpParams, Size
 from pixelmill.imaging.ops.color import GrayscaleParams
+from pixelmill.imaging.ops.frames import FrameParams
+from pixelmill.imaging.ops.frames import check as check_frame
 from pixelmill.imaging.ops.geometry import ResizeParams, resize_sizes
 from pixelmill.imaging.ops.output import OutputOptions
 from pixelmill.imaging.registry import Operation, known_names, lookup, markdown_table
@@ -118,8 +120,10 @@ def plan(
     *,
     max_images: int = MAX_IMAGES,
     max_total_pixels: int | None = None,
+    frames: int = 1,
 ) -> list[Size]:
-    """The (width, height) of every image the chain makes from one image of `size`.
+    """The (width, height) of every image the chain makes from one image of `size` (one
+    frame of an animation of `frames`: a `frame=N` step past them is refused).
 
     Refuses a step after which any image would be over `max_pixels` or under 1×1, the chain
     would hold more than `max_images` images, or all of them more than `max_total_pixels`
@@ -128,6 +132,11 @@ def plan(
     total_limit = TOTAL_PIXELS_FACTOR * max_pixels if max_total_pixels is None else max_total_pixels
     sizes = [size]
     for index, step in enumerate(steps):
+        if isinstance(step.params, FrameParams):
+            try:
+                check_frame(step.params, frames)
+            except InvalidParameter as exc:
+                raise InvalidParameter(f"{_where(step, index)}: {exc.detail}") from None
         if step.op.output or step.op.size is None:
             continue
         where = _where(step, index)
@@ -338,6 +347,13 @@ quadrants, so after two splits image i = 4·q1 + q2.
 
 **Output steps** (`format`, `quality`) change no pixel; they tell the caller how to encode the
 result. They may stand anywhere in the chain; the last of each wins.
+
+**Animations** (GIF, WebP, AVIF): a chain runs on every frame, and the result keeps the
+frames, their durations and the loop count, written as GIF, WebP or AVIF (the input's format
+unless the request names another; PNG and JPEG get the first frame). `split`, `collage`,
+`faces`, `caption` and `grid` work on the first frame only, and make a still; `frame=N`
+picks frame N (from 0) and the chain runs on that still. All the frames of an animation, in
+and out, count against `max_animation_pixels` (frames × width × height).
 
 The whole chain is checked before any pixel is decoded: names, parameters, and the size of
 every intermediate and final image. Each image must be within the pixel limit and at least

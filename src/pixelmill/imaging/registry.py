@@ -26,6 +26,7 @@ from pixelmill.imaging.ops.caption import CaptionParams, caption, caption_sizes
 from pixelmill.imaging.ops.collage import CollageParams, collage, layout
 from pixelmill.imaging.ops.color import GrayscaleParams, grayscale
 from pixelmill.imaging.ops.faces import MAX_DETECT_SIDE, FacesParams, faces, faces_sizes
+from pixelmill.imaging.ops.frames import FrameParams, frame
 from pixelmill.imaging.ops.geometry import (
     AutorotateParams,
     CropParams,
@@ -231,10 +232,20 @@ OPERATIONS: dict[str, Operation] = {
             size=_collage_size,
         ),
         Operation(
+            "frame",
+            FrameParams,
+            frame,
+            "Take one frame of an animation (GIF, WebP, AVIF), counting from 0, as it is shown "
+            "(drawn over the frames before it); the rest of the chain works on that still. "
+            "Wherever it stands in the chain, the frame is picked from the input; with several "
+            "`frame` steps the last wins.",
+            primary="index",
+        ),
+        Operation(
             "format",
             FormatParams,
             None,
-            "Output step: encode the result as png, jpeg or webp.",
+            "Output step: encode the result as png, jpeg, webp, avif or gif.",
             primary="format",
         ),
         Operation(
@@ -310,10 +321,26 @@ ALPHA: dict[str, str] = {
     "faces": "Dropped: faces are searched and framed on the image laid over white; the result "
     "is opaque colour.",
     "collage": "Dropped: each image is laid over white, on the black canvas.",
+    "frame": "Kept: the frame is decoded with its transparency, as the animation shows it.",
     "format": _formats_and_alpha(),
     "quality": "None: it changes no pixel.",
     "background": "The colour a format without alpha lays transparent pixels over.",
     "strip": "None: it changes no pixel.",
+}
+
+# Operations that work on the whole image or on several images at once: on an animation they
+# work on its first frame and make a still. Every other operation works on each frame.
+FIRST_FRAME_ONLY = frozenset({"split", "collage", "faces", "caption", "grid"})
+# What each operation does with an animation, where there is more to say than "each frame".
+FRAMES: dict[str, str] = {
+    **{
+        name: "Works on the first frame only; the result is a still."
+        for name in sorted(FIRST_FRAME_ONLY)
+    },
+    "frame": "Picks the frame before any other step; a frame the input does not have is a "
+    "422 naming the frame count, before anything is decoded.",
+    "format": "GIF, WebP and AVIF keep an animation: every frame and its duration, and the "
+    "loop count (AVIF always loops: Pillow writes no count); PNG and JPEG get its first frame.",
 }
 
 _BY_NAME: dict[str, Operation] = {
@@ -368,7 +395,7 @@ def markdown_table() -> str:
 
 
 # Per-operation notes under each summary: (label, texts by operation name).
-_NOTES: tuple[tuple[str, dict[str, str]], ...] = (("Alpha", ALPHA),)
+_NOTES: tuple[tuple[str, dict[str, str]], ...] = (("Alpha", ALPHA), ("Animation", FRAMES))
 
 
 def _value_meaning(op: Operation) -> str:

@@ -8,7 +8,8 @@ captions, faces) from three sources, in this order:
    extension, or the one format a surface stores (captions are JPEG);
 2. the chain's output steps (`format=webp`, `quality=80`; the last of each wins);
 3. the input: results are written in the input's format when pixelmill writes it
-   (JPEG, PNG, WebP), else as PNG; quality 90.
+   (JPEG, PNG, WebP, AVIF, GIF), else as PNG; quality 90. An animation stays one when that
+   format animates (GIF, WebP, AVIF); PNG and JPEG get its first frame.
 
 Two more output steps say what the encoder does beside the format: `background` (the colour a
 format without alpha, JPEG, is laid over; white by default) and `strip` (false keeps the
@@ -35,7 +36,7 @@ class FormatParams(OpParams):
     """The encoding of the result."""
 
     format: OutputFormat = Field(
-        description="png, jpeg (jpg is the same) or webp; upper case is accepted."
+        description="png, jpeg (jpg is the same), webp, avif or gif; upper case is accepted."
     )
 
     @field_validator("format", mode="before")
