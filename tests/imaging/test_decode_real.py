@@ -373,6 +373,23 @@ def test_one_transform_per_profile() -> None:
     assert (after.hits - before.hits, after.misses - before.misses) == (3, 0)
 
 
+def test_a_multi_picture_jpeg_is_a_jpeg() -> None:
+    """Phones and cameras write MPO: a JPEG with more images after the photo (Pillow names it
+    MPO). It is read as the JPEG it is: OpenCV's fast path, shrink on load, JPEG out."""
+    photo = Image.fromarray(np.asarray(Image.open(CORPUS / "jpeg-untagged.jpg")))
+    buffer = io.BytesIO()
+    photo.save(buffer, "MPO", save_all=True, append_images=[Image.new("RGB", (96, 64))])
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.format == "MPO" and img.n_frames == 2
+        first = np.asarray(img.convert("RGB")).astype(int)
+    info = codec.sniff(data, max_pixels=10**6)
+    assert (info.format, info.plain) == ("JPEG", True)
+    assert codec.written_like(info) == codec.FORMATS["jpeg"]
+    assert_close(codec.decode(data, info, "color")[..., ::-1], first, (2, 0.1))
+    assert codec.decode(data, info, "color", scale=2).shape == (32, 48, 3)
+
+
 # --- CMYK, YCCK --------------------------------------------------------------------------------
 
 

@@ -107,7 +107,9 @@ def sniff(
         raise EmptyUpload(f"{name} is empty (0 bytes)")
     try:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
-            fmt = img.format or "unknown"
+            # a phone's or camera's multi-picture JPEG (MPO) is a JPEG whose first image
+            # is the photo: decoded, shrunk on load and written back as one
+            fmt = "JPEG" if img.format == "MPO" else img.format or "unknown"
             width, height = img.size
             gray = img.mode in _GRAY_MODES
             # libtiff turns a TIFF upright as it reads it, under OpenCV and under Pillow
