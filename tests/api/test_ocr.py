@@ -351,6 +351,8 @@ def test_save_upload_writes_a_unique_file_keeping_the_extension(tmp_path: Path) 
         ("evil.p/ng", "GIF", ".gif"),
         ("x.a b", "BMP", ".bmp"),
         ("long.abcdefghijk", "JPEG", ".jpg"),
+        (None, "HEIF", ".heic"),
+        ("no extension", "AVIF", ".avif"),
     ],
 )
 def test_suffix_is_the_clients_only_when_safe(filename: str | None, fmt: str, suffix: str) -> None:

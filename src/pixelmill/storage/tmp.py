@@ -31,6 +31,8 @@ FORMAT_SUFFIXES = {
     "GIF": ".gif",
     "BMP": ".bmp",
     "TIFF": ".tiff",
+    "HEIF": ".heic",
+    "AVIF": ".avif",
 }
 
 
