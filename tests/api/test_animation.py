@@ -27,6 +27,9 @@ from PIL import Image
 
 from pixelmill.api import create_app
 from pixelmill.config import Settings
+from pixelmill.errors import Stopped
+from pixelmill.execution import pipeline as execution
+from pixelmill.imaging import pipeline
 from tests.imaging.test_animation import many_frames_gif
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -250,3 +253,19 @@ def test_a_gif_asked_as_avif_is_an_animated_avif(client: TestClient) -> None:
     image, frames = frames_of(again.content)
     assert (image.format, image.n_frames) == ("AVIF", 6)
     assert [duration for _, duration in frames] == [40, 60, 80, 100, 120, 140]
+
+
+def test_an_animation_stops_between_frames_once_unwanted(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = pipeline.parse(["resize=0.5"])
+    item = execution.check("clip.gif", BANDS, steps, execution.Limits(10**7, 10**7, 10**7))
+    out = execution.choose(item, steps, None, None, "the test")
+    asked = []
+
+    def wanted() -> bool:
+        asked.append(True)
+        return len(asked) < 3
+
+    monkeypatch.setattr(execution, "still_wanted", wanted)
+    # asked before each frame after the first: frames 2 and 3 still wanted, frame 4 not
+    with pytest.raises(Stopped, match="stopped before frame 4 of 6"):
+        execution.transform(item, steps, out, 1)

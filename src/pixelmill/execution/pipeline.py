@@ -32,6 +32,8 @@ from pixelmill.imaging.pipeline import Step
 from pixelmill.imaging.registry import FIRST_FRAME_ONLY
 from pixelmill.storage.files import write_atomically
 
+MAX_ANIMATION_PIXELS = 100_000_000  # the setting's default
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -41,7 +43,7 @@ class Limits:
     max_pixels: int
     max_output_pixels: int
     png_compression: int = 1
-    max_animation_pixels: int = 100_000_000
+    max_animation_pixels: int = MAX_ANIMATION_PIXELS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -91,7 +93,7 @@ def choose(
     fmt: str | None,
     quality: int | None,
     asked_by: str,
-    max_animation_pixels: int,
+    max_animation_pixels: int = MAX_ANIMATION_PIXELS,
 ) -> Output:
     """The one output policy (`output.choose`) for a checked input, and a 422 before any
     pixel work when the format cannot hold the images the chain makes, or an animation's
