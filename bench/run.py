@@ -25,7 +25,16 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 from bench.report import ENV, final_line, read, table  # noqa: E402
 
 # Order: the ones most sensitive to a busy machine first.
-BENCHMARKS = ["collage", "thumbor_peer", "pipeline", "formats", "captions", "faces_ws", "ocr"]
+BENCHMARKS = [
+    "collage",
+    "thumbor_peer",
+    "pipeline",
+    "formats",
+    "animation",
+    "captions",
+    "faces_ws",
+    "ocr",
+]
 
 
 def machine() -> str:
