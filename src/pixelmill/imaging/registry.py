@@ -252,7 +252,7 @@ OPERATIONS: dict[str, Operation] = {
             "quality",
             QualityParams,
             None,
-            "Output step: JPEG/WebP quality of the result.",
+            "Output step: JPEG, WebP or AVIF quality of the result.",
             primary="quality",
         ),
         Operation(

@@ -65,8 +65,8 @@ async def transform(
         Form(
             ge=1,
             le=100,
-            description=f"JPEG/WebP quality, 1-100 (default: a `quality=` step of the chain, "
-            f"else {codec.DEFAULT_QUALITY})",
+            description="JPEG, WebP and AVIF quality, 1-100 (default: a `quality=` step of the "
+            f"chain, else {codec.DEFAULT_QUALITY})",
         ),
     ] = None,
 ) -> Response:

@@ -57,7 +57,7 @@ class BackgroundParams(OpParams):
     background: str = Field(
         pattern=HEX_COLOUR,
         description="#RRGGBB: the colour under transparent pixels in a format without alpha "
-        "(JPEG); default white. Formats with alpha (PNG, WebP) keep the transparency.",
+        "(JPEG); default white. Formats with alpha (PNG, WebP, AVIF, GIF) keep the transparency.",
     )
 
 
@@ -78,7 +78,7 @@ class QualityParams(OpParams):
     quality: int = Field(
         ge=1,
         le=100,
-        description="JPEG and WebP quality, 1 to 100; PNG is lossless and ignores it.",
+        description="JPEG, WebP and AVIF quality, 1 to 100; PNG (lossless) and GIF ignore it.",
     )
 
 
