@@ -126,6 +126,21 @@ def test_transform_page_previews_images_and_offers_zips(page: Page, server: str)
     screenshot(page, "transform-zip")
 
 
+def test_transform_page_writes_and_previews_avif(page: Page, server: str) -> None:
+    page.goto(server + "/ui/transform")
+    page.set_input_files(
+        "#transform-file", files=[upload("wide.png", photo_png(200, 100), "image/png")]
+    )
+    page.fill("#transform-ops", "resize=0.5")
+    page.select_option("#transform-format", "avif")
+    page.get_by_role("button", name="Transform").click()
+    wait_loaded(page, "#transform-image")  # Chromium decodes the AVIF pixelmill wrote
+    assert natural_size(page, "#transform-image") == (100, 50)
+    expect(page.locator("#transform-download")).to_have_attribute(
+        "download", "wide_transformed.avif"
+    )
+
+
 def test_every_request_carries_the_api_key(page: Page, server: str) -> None:
     page.goto(server + "/ui/transform")
     page.locator("#api-key-box summary").click()

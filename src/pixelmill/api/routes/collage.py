@@ -54,7 +54,7 @@ async def process(
     pools: PoolsDep,
     metrics: MetricsDep,
     image1: Annotated[
-        UploadFile, File(description="First image (JPEG, PNG, WebP, GIF, BMP, TIFF)")
+        UploadFile, File(description="First image (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF)")
     ],
     image2: Annotated[UploadFile, File(description="Second image")],
     images: Annotated[

@@ -8,7 +8,14 @@ const meta = document.getElementById("transform-meta");
 const preview = document.getElementById("transform-preview");
 const image = document.getElementById("transform-image");
 const download = document.getElementById("transform-download");
-const EXTENSIONS = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "application/zip": "zip" };
+const EXTENSIONS = {
+  "image/png": "png",
+  "image/jpeg": "jpg",
+  "image/webp": "webp",
+  "image/avif": "avif",
+  "image/gif": "gif",
+  "application/zip": "zip",
+};
 let shown = null;
 
 onSubmit(form, async (ui) => {
@@ -16,7 +23,7 @@ onSubmit(form, async (ui) => {
   const stem = (file?.name || "image").replace(/\.[^.]*$/, "") || "image";
   const started = performance.now();
   const answer = await upload("/v1/transform", formData(form), {
-    accept: "image/png, image/jpeg, image/webp, application/zip",
+    accept: "image/png, image/jpeg, image/webp, image/avif, image/gif, application/zip",
     onProgress: ui.progress,
   });
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
