@@ -172,3 +172,23 @@ def test_a_heic_phone_photo_goes_straight_into_captions_and_faces(
         no_metadata_bytes(boxed.content)
         with Image.open(io.BytesIO(boxed.content)) as img:
             assert img.size == (240, 320)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "AVIF", "HEIF"])
+def test_exif_is_read_from_every_format_that_carries_it(fmt: str) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(cv2.cvtColor(SENSOR, cv2.COLOR_BGR2RGB)).save(buffer, fmt, exif=phone_exif(6))
+    kept = codec.exif_of(buffer.getvalue())
+    assert kept is not None
+    exif = Image.Exif()
+    exif.load(kept)
+    assert exif[ExifTags.Base.Orientation] == 1 and exif.get_ifd(ExifTags.IFD.GPSInfo) == GPS
+    assert exif[ExifTags.Base.Model] == MODEL
+
+
+def test_formats_without_an_exif_block_give_none() -> None:
+    for fmt in ("GIF", "BMP", "TIFF"):  # TIFF's tags describe its own layout: not carried
+        buffer = io.BytesIO()
+        Image.fromarray(SENSOR).save(buffer, fmt)
+        assert codec.exif_of(buffer.getvalue()) is None, fmt
+    assert codec.exif_of(b"not an image") is None
