@@ -168,7 +168,7 @@ def test_a_heic_phone_photo_goes_straight_into_captions_and_faces(
         assert faces.status_code == 202, faces.text
         boxed = _poll(client, faces.json()["url"])
         assert boxed.status_code == 200
-        assert boxed.headers["content-type"] == "image/png"  # HEIC is read, not written
+        assert boxed.headers["content-type"] == "image/jpeg"  # HEIC is read, not written: JPEG
         no_metadata_bytes(boxed.content)
         with Image.open(io.BytesIO(boxed.content)) as img:
             assert img.size == (240, 320)

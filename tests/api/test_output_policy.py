@@ -53,8 +53,9 @@ def info(fmt: str) -> codec.ImageInfo:
         (OutputOptions(), None, "WEBP", ("webp", 90)),
         (OutputOptions(), None, "GIF", ("gif", 90)),  # written: GIF
         (OutputOptions(), None, "TIFF", ("png", 90)),
-        (OutputOptions(), None, "AVIF", ("avif", 90)),
-        (OutputOptions(), None, "HEIF", ("png", 90)),  # read, not written
+        (OutputOptions(), None, "AVIF", ("avif", 80)),  # AVIF's own default
+        (OutputOptions(), None, "HEIF", ("jpeg", 90)),  # read, not written: a photo
+        (OutputOptions(), None, "BMP", ("png", 90)),  # read, not written: lossless
         (OutputOptions("avif", 50), None, "JPEG", ("avif", 50)),
         (OutputOptions(None, 60), "AVIF", "HEIF", ("avif", 60)),
         (OutputOptions("webp", 70), None, "JPEG", ("webp", 70)),  # the chain's steps
@@ -116,7 +117,7 @@ def transform(client: TestClient, data: bytes, ops: str, **form: str):  # type: 
         (encode(COLOUR, ".jpg"), "resize=0.5,format=avif", {}, "image/avif"),
         (encode(COLOUR), "resize=0.5", {"format": "AVIF"}, "image/avif"),
         (in_format(".avif"), "resize=0.5", {}, "image/avif"),
-        (in_format(".heic"), "resize=0.5", {}, "image/png"),
+        (in_format(".heic"), "resize=0.5", {}, "image/jpeg"),
         (in_format(".heic"), "resize=0.5", {"format": "avif"}, "image/avif"),
     ],
 )
@@ -214,7 +215,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         ("a.jpeg", ["--ops", "format=JPG,resize=0.5", "--format", "jpeg"], "a.jpg", "JPEG"),
         ("a.jpg", ["--ops", "resize=0.5,format=avif"], "a.avif", "AVIF"),
         ("a.heic", ["--ops", "resize=0.5", "--format", "AVIF"], "a.avif", "AVIF"),
-        ("a.heic", ["--ops", "resize=0.5"], "a.png", "PNG"),
+        ("a.heic", ["--ops", "resize=0.5"], "a.jpg", "JPEG"),
     ],
 )
 def test_run_writes_the_format_the_policy_chooses(
@@ -257,7 +258,7 @@ def _poll(client: TestClient, url: str) -> httpx.Response:
         (".webp", "image/webp"),
         (".gif", "image/gif"),
         (".avif", "image/avif"),
-        (".heic", "image/png"),  # read, not written
+        (".heic", "image/jpeg"),  # read, not written: an opaque photo goes to JPEG
     ],
 )
 def test_captions_store_jpeg_and_faces_keep_the_input_format(

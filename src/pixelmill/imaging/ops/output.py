@@ -8,8 +8,10 @@ captions, faces) from three sources, in this order:
    extension, or the one format a surface stores (captions are JPEG);
 2. the chain's output steps (`format=webp`, `quality=80`; the last of each wins);
 3. the input: results are written in the input's format when pixelmill writes it
-   (JPEG, PNG, WebP, AVIF, GIF), else as PNG; quality 90. An animation stays one when that
-   format animates (GIF, WebP, AVIF); PNG and JPEG get its first frame.
+   (JPEG, PNG, WebP, AVIF, GIF), else as JPEG for an opaque phone photo (HEIC) and PNG for
+   the rest (BMP, TIFF, anything with alpha); the format's default quality (90; AVIF 80,
+   which looks like JPEG 90). An animation stays one when that format animates (GIF, WebP,
+   AVIF); PNG and JPEG get its first frame.
 
 Two more output steps say what the encoder does beside the format: `background` (the colour a
 format without alpha, JPEG, is laid over; white by default) and `strip` (false keeps the
@@ -136,7 +138,7 @@ def choose(
     chosen_quality = quality if quality is not None else chain.quality
     return Output(
         fmt,
-        codec.DEFAULT_QUALITY if chosen_quality is None else chosen_quality,
+        fmt.default_quality if chosen_quality is None else chosen_quality,
         "#" + (chain.background or DEFAULT_BACKGROUND).removeprefix("#").lower(),
         chain.strip if chain.strip is not None else True,
     )
