@@ -86,3 +86,46 @@ def with_alpha(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     if colour.ndim == 2:
         return cv2.merge([colour, colour, colour, alpha])
     return cv2.merge([*cv2.split(colour), alpha])
+
+
+def fill_hidden(image: np.ndarray) -> np.ndarray:
+    """A BGRA image whose fully transparent pixels take the colour of the visible pixels
+    nearest them; every other pixel unchanged. Lossy encoders (WebP, AVIF) subsample colour
+    and mix it across blocks, so the colour hidden under alpha 0 would bleed into the visible
+    edge; spread from the visible side, it bleeds nothing new.
+
+    Push-pull on a Gaussian pyramid of premultiplied colour: each level's colour is its own
+    where it is visible, else the coarser level's, enlarged. Full size is only enlarged into,
+    at the hidden pixels: about 40 ms for 1080p.
+    """
+    if not has_alpha(image):
+        return image
+    hidden = image[:, :, 3] == 0
+    if not hidden.any() or hidden.all():
+        return image
+    weight: np.ndarray = image[:, :, 3].astype(np.float32)
+    colour: np.ndarray = cv2.multiply(
+        cv2.cvtColor(image, cv2.COLOR_BGRA2BGR), cv2.merge([weight] * 3), dtype=cv2.CV_32F
+    )
+    levels = []
+    while min(weight.shape) > 1:
+        colour, weight = cv2.pyrDown(colour), cv2.pyrDown(weight)
+        levels.append((colour, weight))
+    filled = _straight(*levels.pop())
+    for level_colour, level_weight in reversed(levels):
+        height, width = level_weight.shape
+        larger = cv2.pyrUp(filled, dstsize=(width, height))
+        seen = cv2.merge([np.minimum(level_weight * (4 / 255), 1)] * 3)  # mostly visible
+        filled = _straight(level_colour, level_weight) * seen + larger * (1 - seen)
+    height, width = hidden.shape
+    full = cv2.convertScaleAbs(cv2.pyrUp(filled, dstsize=(width, height)))  # rounded, 0-255
+    *channels, opacity = cv2.split(image)
+    colour = cv2.merge(channels)
+    cv2.copyTo(full, hidden.view(np.uint8), colour)  # masked copies: numpy's are 30x slower
+    out: np.ndarray = cv2.merge([*cv2.split(colour), opacity])
+    return out
+
+
+def _straight(colour: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    straight: np.ndarray = cv2.divide(colour, cv2.merge([np.maximum(weight, 1e-3)] * 3))
+    return straight

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from pixelmill.errors import InvalidParameter, TooLarge, UnsupportedImage
+from pixelmill.imaging import alpha
 
 # Pillow's names of the formats whose files can hold several frames, and the output formats
 # pixelmill writes animated.
@@ -200,7 +201,8 @@ def encode(
         if plays != 1:
             options["loop"] = max(0, plays - 1)  # NETSCAPE's count is the repeats
     else:
-        images = [_pil(frame) for frame in frames]
+        # lossy: no colour hidden under transparent pixels may bleed into the edges
+        images = [_pil(alpha.fill_hidden(frame)) for frame in frames]
         options["quality"] = quality
         if fmt == "webp":
             options.update(loop=plays, lossless=False, method=4)

@@ -362,8 +362,11 @@ def encode(
     bytes, from `exif_of`) is written into PNG, JPEG, WebP and AVIF; without it the output
     carries no metadata at all (no EXIF, no ICC profile: the pixels are sRGB).
     """
-    if not FORMATS[fmt].alpha:
+    spec = FORMATS[fmt]
+    if not spec.alpha:
         image = alpha.flatten(image, background)
+    elif spec.takes_quality:  # lossy with alpha: no hidden colour may bleed into the edges
+        image = alpha.fill_hidden(image)
     if exif is not None and fmt == "jpeg" and len(exif) > _JPEG_MAX_EXIF:
         log.warning("EXIF of %s bytes left out: JPEG holds at most %s", len(exif), _JPEG_MAX_EXIF)
         exif = None
@@ -375,7 +378,6 @@ def encode(
         return animation.encode([image], [0], 1, "gif")
     if not 1 <= quality <= 100:
         raise InvalidParameter(f"quality must be between 1 and 100, got {quality}")
-    spec = FORMATS[fmt]
     params = [
         *([spec.quality_flag, quality] if spec.quality_flag is not None else []),
         *spec.options,
