@@ -2,9 +2,14 @@
 
     render(lines, size, pad)    black text on white, one line per item
     turned(image, degrees)      turned counter-clockwise on a canvas that holds it
+    lying(image, rotation)      turned a quarter (or half) counter-clockwise: the page that
+                                needs `rotation` degrees clockwise to stand upright
+    exif_jpeg(shown)            a JPEG stored turned, with EXIF orientation 6: viewers show `shown`
     ink_box(image)              the box around the dark pixels: where the text was drawn
     similarity(expected, got)   difflib's ratio on lower-cased text
+    word_errors(expected, got)  how many words of `expected` were not read
     require_tesseract(*langs)   skip (fail on CI) unless Tesseract and these languages are there
+    require_osd()               the same for Tesseract's orientation data (tesseract-ocr-osd)
 
 The `ocr_engine` fixture (tests/conftest.py) runs a test once per engine with it.
 """
@@ -12,6 +17,7 @@ The `ocr_engine` fixture (tests/conftest.py) runs a test once per engine with it
 from __future__ import annotations
 
 import difflib
+import io
 import os
 
 import cv2
@@ -24,7 +30,29 @@ from pixelmill.imaging.ocr import tesseract
 
 ENGLISH = "The quick brown fox jumps over the lazy dog near the river bank."
 RUSSIAN = "Съешь же ещё этих мягких французских булок, да выпей чаю."
-HOW_TO_INSTALL = "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus"
+HOW_TO_INSTALL = (
+    "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus tesseract-ocr-osd"
+)
+# The text of Tesseract's own test page (testing/phototest.tif), one item per printed line; an
+# empty item is the blank line between its two paragraphs.
+PHOTOTEST = [
+    "This is a lot of 12 point text to test the",
+    "ocr code and see if it works on all types",
+    "of file format.",
+    "",
+    "The quick brown dog jumped over the",
+    "lazy fox. The quick brown dog jumped",
+    "over the lazy fox. The quick brown dog",
+    "jumped over the lazy fox. The quick",
+    "brown dog jumped over the lazy fox.",
+]
+# cv2.rotate's code for a turn by 90, 180, 270 degrees each way
+CLOCKWISE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+COUNTER_CLOCKWISE = {
+    90: cv2.ROTATE_90_COUNTERCLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_CLOCKWISE,
+}
 
 
 def render(lines: str | list[str], size: int = 32, pad: int = 20) -> np.ndarray:
@@ -54,6 +82,23 @@ def turned(image: np.ndarray, degrees: float) -> np.ndarray:
     )
 
 
+def lying(image: np.ndarray, rotation: int) -> np.ndarray:
+    """`image` turned counter-clockwise by `rotation` (0, 90, 180, 270), exactly: the page OCR
+    must turn `rotation` degrees clockwise to read."""
+    return cv2.rotate(image, COUNTER_CLOCKWISE[rotation]) if rotation else image.copy()
+
+
+def exif_jpeg(shown: np.ndarray) -> bytes:
+    """A JPEG stored turned a quarter to the left, with "turn right to show" in its EXIF (6):
+    a viewer, and pixelmill's decoder, show `shown`."""
+    stored = Image.fromarray(shown).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", quality=95, exif=exif)
+    return buffer.getvalue()
+
+
 def ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
     """(x, y, width, height) around the dark pixels: where the text was drawn."""
     x, y, w, h = cv2.boundingRect(cv2.findNonZero((image < 128).astype(np.uint8)))
@@ -62,6 +107,13 @@ def ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
 
 def similarity(expected: str, got: str) -> float:
     return difflib.SequenceMatcher(None, expected.lower(), got.lower()).ratio()
+
+
+def word_errors(expected: str, got: str) -> int:
+    """The words of `expected` (lower case, in order) that `got` does not have in place."""
+    want, have = expected.lower().split(), got.lower().split()
+    matcher = difflib.SequenceMatcher(None, want, have, autojunk=False)
+    return len(want) - sum(block.size for block in matcher.get_matching_blocks())
 
 
 def require_tesseract(*languages: str) -> None:
@@ -74,6 +126,17 @@ def require_tesseract(*languages: str) -> None:
             return
         reason = f"Tesseract has no {'/'.join(missing)} data"
     message = f"{reason}; install it with: {HOW_TO_INSTALL}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_osd() -> None:
+    """Skip (fail on CI) unless Tesseract's orientation data (osd.traineddata) is installed."""
+    require_tesseract()
+    if tesseract.has_osd():
+        return
+    message = f"Tesseract has no orientation data (osd); install it with: {HOW_TO_INSTALL}"
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)

@@ -8,18 +8,20 @@ import pytest
 
 from pixelmill.imaging.ocr.preprocess import (
     MAX_SIDE,
+    ROTATIONS,
     Prepared,
     binarize,
     estimate_skew,
     flatten,
     ink,
     prepare,
+    quarter_turn,
     text_height,
     tighten,
     to_gray,
     upscale_factor,
 )
-from tests.ocr_pages import ENGLISH, ink_box, render, turned
+from tests.ocr_pages import CLOCKWISE, ENGLISH, ink_box, lying, render, turned
 
 PARAGRAPH = [
     "Projection profiles find the angle at which",
@@ -176,3 +178,49 @@ def test_prepare_turns_a_dark_page_over_and_can_binarize() -> None:
     prepared = prepare(dark, threshold=True)
     assert set(np.unique(prepared.image)) <= {0, 255}
     assert np.median(prepared.image) == 255  # white paper, black text
+
+
+# --- quarter turns: a page read turned, its boxes mapped back to the upload ------------------
+
+
+@pytest.mark.parametrize("rotation", ROTATIONS)
+def test_a_quarter_turn_moves_each_pixel_where_cv2_rotate_does(rotation: int) -> None:
+    width, height = 7, 4
+    for x, y in [(0, 0), (6, 0), (2, 3), (6, 3)]:
+        image = np.zeros((height, width), np.uint8)
+        image[y, x] = 255
+        rotated = cv2.rotate(image, CLOCKWISE[rotation]) if rotation else image
+        [[to_x, to_y]] = np.argwhere(rotated.T == 255)  # column, row
+        corners = (
+            np.array([[x, y, 1], [x + 1, y + 1, 1]], np.float64)
+            @ quarter_turn(width, height, rotation).T
+        )
+        assert (corners.min(axis=0) == (to_x, to_y)).all()
+        assert (corners.max(axis=0) == (to_x + 1, to_y + 1)).all()
+
+
+def test_only_quarter_turns_are_taken() -> None:
+    with pytest.raises(ValueError, match="rotation must be one of"):
+        prepare(render(ENGLISH), rotation=45)
+
+
+@pytest.mark.parametrize("rotation", ROTATIONS)
+def test_prepare_turns_the_page_exactly_and_keeps_the_upload_size(rotation: int) -> None:
+    page = lying(render(ENGLISH), rotation)
+    prepared = prepare(page, rotation=rotation, even_light=False, deskew=False, upscale=False)
+    assert np.array_equal(prepared.image, render(ENGLISH))  # upright, pixel for pixel
+    assert prepared.rotation == rotation
+    assert prepared.original_size == (page.shape[1], page.shape[0])
+    assert prepared.to_original(ink_box(prepared.image)) == ink_box(page)
+
+
+@pytest.mark.parametrize("rotation", ROTATIONS)
+def test_boxes_map_back_through_the_turn_the_deskew_and_the_upscale(rotation: int) -> None:
+    tilted = turned(render(PARAGRAPH, 11, 10), 4.0)
+    page = lying(tilted, rotation)
+    prepared = prepare(page, rotation=rotation)
+    assert abs(prepared.skew_degrees - 4.0) <= 0.5 and prepared.scale > 1
+    bx, by, bw, bh = prepared.to_original(ink_box(prepared.image))
+    x, y, w, h = ink_box(page)
+    assert abs(bx - x) <= 8 and abs(by - y) <= 8
+    assert abs(bx + bw - x - w) <= 8 and abs(by + bh - y - h) <= 8

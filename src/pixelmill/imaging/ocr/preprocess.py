@@ -8,12 +8,16 @@
     binarize(gray)            -> black text on white, Otsu's threshold
     ink(gray)                 -> 255 where the text is (binarize, turned over)
     tighten(box, ink)         -> the box shrunk to the ink inside it
+    quarter_turn(w, h, r)     -> the affine matrix of a clockwise turn by 0, 90, 180 or 270°
     prepare(image, ...)       -> Prepared: the image the engine reads and the affine matrix
                                  from the upload's pixels to it; `to_original` maps a box back
 
-The order: gray; light text on a dark page turned over; lighting flattened; skew measured;
+The order: gray; turned upright by a quarter turn if asked (`rotation`, found by
+orientation.py); light text on a dark page turned over; lighting flattened; skew measured;
 deskew and upscale as one affine warp (one cubic interpolation) on a canvas grown so that no
-corner of a turned page is cut, the new corners the paper's level; binarization if asked.
+corner of a tilted page is cut, the new corners the paper's level; binarization if asked. The
+quarter turn is exact (no interpolation) and is part of the matrix, so boxes map back to the
+upload as it came, turned or not.
 """
 
 from __future__ import annotations
@@ -43,13 +47,21 @@ MAX_SIDE = 32767
 _MAX_WARP_SIDE = 32766
 _ANALYSIS_SIDE = 1600  # skew and text height are measured on a copy at most this long
 _MAX_INK_POINTS = 200_000
+ROTATIONS = (0, 90, 180, 270)
+ROTATE_CODES = {  # cv2.rotate's code for each clockwise turn
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """The image an engine reads, and how it relates to the upload.
 
-    `matrix` is the 2x3 affine transform from upload pixels to `image` pixels.
+    `matrix` is the 2x3 affine transform from upload pixels to `image` pixels; `rotation` the
+    clockwise quarter turn (0, 90, 180, 270) it starts with, `skew_degrees` the tilt
+    straightened after it.
     """
 
     image: np.ndarray
@@ -57,6 +69,7 @@ class Prepared:
     skew_degrees: float
     scale: float
     original_size: tuple[int, int]  # width, height
+    rotation: int = 0
 
     def to_original(self, box: Box) -> Box:
         """A box in `image` pixels -> the box around it in upload pixels, clipped to the upload."""
@@ -178,19 +191,38 @@ def tighten(box: Box, ink_mask: np.ndarray) -> Box:
     return x0 + ix, y0 + iy, iw, ih
 
 
+def quarter_turn(width: int, height: int, rotation: int) -> np.ndarray:
+    """The matrix from a width×height image to it turned clockwise by `rotation`, as cv2.rotate."""
+    matrix = {
+        0: [[1, 0, 0], [0, 1, 0]],
+        90: [[0, -1, height], [1, 0, 0]],
+        180: [[-1, 0, width], [0, -1, height]],
+        270: [[0, 1, 0], [-1, 0, width]],
+    }.get(rotation)
+    if matrix is None:
+        raise ValueError(f"rotation must be one of {ROTATIONS}, not {rotation!r}")
+    return np.array(matrix, np.float64)
+
+
 def prepare(
     image: np.ndarray,
     *,
+    rotation: int = 0,
     even_light: bool = True,
     deskew: bool = True,
     upscale: bool = True,
     threshold: bool = False,
 ) -> Prepared:
-    """Gray, evenly lit, straightened, small text enlarged, optionally binarized.
+    """Turned by `rotation` (clockwise), gray, evenly lit, straightened, small text enlarged,
+    optionally binarized.
 
     Never writes into `image`.
     """
     gray = to_gray(image)
+    upload = (gray.shape[1], gray.shape[0])
+    turn = quarter_turn(*upload, rotation)
+    if rotation:
+        gray = cv2.rotate(gray, ROTATE_CODES[rotation])
     height, width = gray.shape
     if np.median(_shrunk(gray)[0]) < 128:  # light text on a dark page
         gray = cv2.bitwise_not(gray)
@@ -221,7 +253,12 @@ def prepare(
         out = gray.copy()
     if threshold:
         out = binarize(out)
-    return Prepared(out, matrix, skew, scale, (width, height))
+    return Prepared(out, _then(turn, matrix), skew, scale, upload, rotation)
+
+
+def _then(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The 2x3 affine matrix doing `first`, then `second`."""
+    return np.hstack([second[:, :2] @ first[:, :2], second[:, :2] @ first[:, 2:] + second[:, 2:]])
 
 
 def _warp(width: int, height: int, skew: float, scale: float) -> tuple[np.ndarray, tuple[int, int]]:
