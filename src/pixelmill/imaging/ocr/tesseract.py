@@ -4,6 +4,11 @@ Lines come from `image_to_data`: words grouped by (block, paragraph, line); a li
 the union of its words' boxes and its confidence the mean of their confidences / 100.
 Languages are what `tesseract --list-langs` reports (`osd` is orientation data, not a
 language), read once per process: a language pack installed later is seen after a restart.
+
+`orientation` is Tesseract's orientation and script detection (OSD, `--psm 0`), which needs
+`osd.traineddata` (Debian's tesseract-ocr-osd): the quarter turn that makes a page upright,
+with Tesseract's confidence. It reads glyphs of 14 px and more reliably; smaller ones it got
+wrong, some confidently (orientation.py enlarges them first).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from pixelmill.errors import Unavailable
 from pixelmill.imaging.ocr.result import Line
 
 NAME = "tesseract"
-HOW_TO_INSTALL = "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus"
+HOW_TO_INSTALL = (
+    "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus tesseract-ocr-osd"
+)
 TIMEOUT_SECONDS = 120  # a page takes a few seconds; past this something is wrong with it
 _NOT_LANGUAGES = frozenset({"osd", "equ"})  # orientation and equation data
 
@@ -53,15 +60,45 @@ def languages() -> tuple[str, ...]:
     return tuple(sorted(set(found) - _NOT_LANGUAGES))
 
 
+@lru_cache(maxsize=1)
+def has_osd() -> bool:
+    """Whether Tesseract's orientation data (osd.traineddata) is installed."""
+    import pytesseract
+
+    try:
+        return "osd" in pytesseract.get_languages(config="")
+    except (pytesseract.TesseractNotFoundError, pytesseract.TesseractError, OSError):
+        return False
+
+
+def orientation(gray: np.ndarray) -> tuple[int, float] | None:
+    """(the clockwise turn making the page upright: 0, 90, 180 or 270; OSD's confidence), or
+    None when OSD cannot tell (too few characters, a blank page, a failure)."""
+    import pytesseract
+
+    _one_thread()
+    try:
+        found = pytesseract.image_to_osd(
+            gray,
+            config="--psm 0",
+            output_type=pytesseract.Output.DICT,
+            timeout=TIMEOUT_SECONDS,
+        )
+    except pytesseract.TesseractNotFoundError:
+        raise Unavailable(f"Tesseract is not installed ({HOW_TO_INSTALL})") from None
+    except (pytesseract.TesseractError, RuntimeError):  # "Too few characters", a timeout
+        return None
+    rotate = int(found["rotate"]) % 360
+    if rotate not in (0, 90, 180, 270):
+        return None
+    return rotate, float(found["orientation_conf"])
+
+
 def read(gray: np.ndarray, lang: str) -> list[Line]:
     """The lines of text in `gray`, boxes in its own pixels."""
     import pytesseract
 
-    # Tesseract's OpenMP threads gain nothing on a page and spin against the pool's other
-    # workers: the 300-dpi page took 1.6 s with one thread or two on an idle machine, but
-    # beside one busy process 1.7 s with one and 5.4 s with two (bench/ocr.py). pytesseract
-    # passes this process's environment to the binary; an operator's own value is kept.
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    _one_thread()
     try:
         data = pytesseract.image_to_data(
             gray,
@@ -77,6 +114,14 @@ def read(gray: np.ndarray, lang: str) -> list[Line]:
     except RuntimeError as exc:  # pytesseract's timeout
         raise Unavailable(f"Tesseract gave up on this image: {exc}") from None
     return lines_from_data(data)
+
+
+def _one_thread() -> None:
+    # Tesseract's OpenMP threads gain nothing on a page and spin against the pool's other
+    # workers: the 300-dpi page took 1.6 s with one thread or two on an idle machine, but
+    # beside one busy process 1.7 s with one and 5.4 s with two (bench/ocr.py). pytesseract
+    # passes this process's environment to the binary; an operator's own value is kept.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
 def lines_from_data(data: dict[str, list[object]]) -> list[Line]:
