@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
     run.set_defaults(run=_run)
 
+    url = commands.add_parser("url", help="print a signed delivery path (/img or /info)")
+    url.add_argument("options", help='operations, comma-separated, e.g. "resize=0.5"; _ for none')
+    url.add_argument("source", help="local/<path>, captions/<id>, faces/<id>, s3/<key>, url/...")
+    url.add_argument("--info", action="store_true", help="the /info path of SOURCE instead")
+    url.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
+    url.set_defaults(run=_url)
+
     migrate = commands.add_parser("migrate", help="apply the database migrations")
     migrate.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
     migrate.set_defaults(run=_migrate)
@@ -236,6 +243,23 @@ def _run(args: argparse.Namespace) -> int:
     for source, reason in failures:
         print(f"failed: {source}: {reason}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _url(args: argparse.Namespace) -> int:
+    from pixelmill.delivery import images, signing, sources
+
+    settings: Settings = load_settings(config=args.config)
+    keys = settings.url_key_list
+    if not keys:
+        print("pixelmill: no URL signing key: set PIXELMILL_URL_KEYS", file=sys.stderr)
+        return 2
+    sources.check_form(args.source)
+    if args.info:
+        print(signing.info_path(keys[0], args.source))
+        return 0
+    images.parse_options(args.options, settings.max_operations)
+    print(signing.image_path(keys[0], args.options, args.source))
+    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -275,6 +275,36 @@ class Settings(BaseSettings):
         le=9,
         description="PNG deflate level: 0-3 use ISA-L (fast), 4-9 use zlib (smaller, slower).",
     )
+    # delivery (/img, /info)
+    url_keys: str = Field(
+        "",
+        description="Keys that sign delivery URLs (`/img`, `/info`), comma-separated: the first "
+        "signs, any of them verifies (rotation: put the new key first, keep the old one a while).",
+        json_schema_extra={"unset": "empty: only `unsafe` URLs, if allowed"},
+    )
+    url_unsafe: bool = Field(
+        False,
+        description="Accept `unsafe` in place of a signature (development only: anyone may then "
+        "make the server do any work).",
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="Where delivery results are cached on this machine (unused when "
+        "`PIXELMILL_STORAGE_URL` names an S3 bucket: the bucket's `cache/` holds them).",
+        json_schema_extra={"unset": "`<data dir>/cache`"},
+    )
+    cache_bytes: int = Field(
+        1024 * MiB,
+        ge=0,
+        description="Bytes the result cache dir may hold; least recently used results go first "
+        "(0: no cache).",
+    )
+    cache_max_age: int = Field(
+        31_536_000,
+        ge=0,
+        description="`Cache-Control: public, max-age=` of delivery answers, in seconds.",
+    )
+
     api_keys: str = Field(
         "",
         description="API keys, comma-separated; when set, requests need `Authorization: Bearer "
@@ -290,6 +320,7 @@ class Settings(BaseSettings):
         "files_root",
         "storage_dir",
         "tmp_dir",
+        "cache_dir",
         "log_file",
         "process_workers",
         "thread_workers",
@@ -338,6 +369,14 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def url_key_list(self) -> list[str]:
+        return [key.strip() for key in self.url_keys.split(",") if key.strip()]
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir or self.data_dir / "cache"
 
     @property
     def log_path(self) -> Path:

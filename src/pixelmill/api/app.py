@@ -18,9 +18,21 @@ from pixelmill.api.metrics import MetricsMiddleware, RequestMetrics
 from pixelmill.api.metrics import router as metrics_router
 from pixelmill.api.openapi import install_openapi
 from pixelmill.api.request_id import RequestIdMiddleware
-from pixelmill.api.routes import captions, collage, faces, health, ocr, pipeline, transform, ui
+from pixelmill.api.routes import (
+    captions,
+    collage,
+    delivery,
+    faces,
+    health,
+    ocr,
+    pipeline,
+    transform,
+    ui,
+)
 from pixelmill.api.security import ApiKeyMiddleware
 from pixelmill.config import Settings
+from pixelmill.delivery.cache import BlobCache, DiskCache, ResultCache
+from pixelmill.delivery.results import Results
 from pixelmill.events.hub import Hub
 from pixelmill.execution.cpus import available_cpus
 from pixelmill.execution.memory import keep_freed_buffers
@@ -62,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.files_root_path.mkdir(parents=True, exist_ok=True)
         runtime = await asyncio.to_thread(Runtime.open, settings)
         app.state.runtime = runtime
+        app.state.results = result_cache(settings, runtime)
         await asyncio.to_thread(pools.start)
         try:
             run_workers = settings.run_workers
@@ -115,6 +128,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(captions.router)
     app.include_router(faces.router)
     app.include_router(ocr.router)
+    app.include_router(delivery.router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def result_cache(settings: Settings, runtime: Runtime) -> Results:
+    """Delivery's results: in the S3 bucket when the blob store is one, else on disk."""
+    cache: ResultCache | None = None
+    if runtime.blobs.kind == "s3":
+        cache = BlobCache(runtime.blobs)
+    elif settings.cache_bytes > 0:
+        cache = DiskCache(settings.cache_path, settings.cache_bytes)
+    return Results(cache, runtime.redis, settings.redis_prefix)

@@ -65,6 +65,35 @@ class RequestMetrics:
             registry=self.registry,
         )
 
+        self.delivery = Histogram(
+            "pixelmill_delivery_duration_seconds",
+            "Time to answer /img and /info, by cache status (hit, miss, revalidated: a 304).",
+            ["cache"],
+            registry=self.registry,
+        )
+        self.delivered_bytes = Counter(
+            "pixelmill_delivery_bytes",
+            "Bytes of images and facts answered by /img and /info, by cache status.",
+            ["cache"],
+            registry=self.registry,
+        )
+        self.upstream_fetch = Histogram(
+            "pixelmill_upstream_fetch_duration_seconds",
+            "Time to fetch a remote (url/) source, by outcome (ok, or the HTTP status).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def delivered(self, cache: str, seconds: float, size: int = 0) -> None:
+        """A delivery answer: `cache` is hit, miss or revalidated."""
+        self.delivery.labels(cache).observe(seconds)
+        if size:
+            self.delivered_bytes.labels(cache).inc(size)
+
+    def upstream(self, seconds: float, outcome: str) -> None:
+        """A remote source fetched (`ok`) or failed (its status)."""
+        self.upstream_fetch.labels(outcome).observe(seconds)
+
     def processed(self, ops: Iterable[str], images: int) -> None:
         """`images` went through each of `ops`."""
         for op in ops:
@@ -147,6 +176,9 @@ class LiveCollector(Collector):
             for event, count in vars(hub.stats).items():
                 stats.add_metric([event], count)
             yield stats
+        results = getattr(self.state, "results", None)
+        if results is not None:
+            yield from _delivery_metrics(results)
         pools = getattr(self.state, "pools", None)
         if pools is not None:
             yield CounterMetricFamily(
@@ -176,6 +208,47 @@ class LiveCollector(Collector):
                 "client gone.",
                 value=pools.stopped,
             )
+
+
+def _delivery_metrics(results: Any) -> Iterator[Any]:
+    """The result cache of /img and /info: hits, misses, results computed, bytes, evictions."""
+    stats = results.stats
+    lookups = CounterMetricFamily(
+        "pixelmill_delivery_cache",
+        "Result cache lookups of /img and /info in this process, by outcome.",
+        labels=["outcome"],
+    )
+    lookups.add_metric(["hit"], stats.hits)
+    lookups.add_metric(["miss"], stats.misses)
+    yield lookups
+    yield CounterMetricFamily(
+        "pixelmill_delivery_computed",
+        "Results this process computed (each one decoded its source once); concurrent "
+        "requests for one result share one computation.",
+        value=stats.computed,
+    )
+    yield CounterMetricFamily(
+        "pixelmill_delivery_joined",
+        "Requests that waited for a result another request was computing.",
+        value=stats.joined,
+    )
+    cache = results.cache
+    if cache is not None:
+        yield GaugeMetricFamily(
+            "pixelmill_delivery_cache_bytes",
+            "Bytes the result cache holds (as this process last saw it).",
+            value=cache.stats.stored_bytes,
+        )
+        yield CounterMetricFamily(
+            "pixelmill_delivery_cache_evictions",
+            "Results this process removed from the cache to keep it under its bound.",
+            value=cache.stats.evictions,
+        )
+        yield CounterMetricFamily(
+            "pixelmill_delivery_cache_evicted_bytes",
+            "Bytes of the results this process evicted.",
+            value=cache.stats.evicted_bytes,
+        )
 
 
 def _job_metrics(runtime: Any) -> Iterator[Any]:

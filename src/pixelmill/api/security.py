@@ -10,11 +10,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pixelmill.api.limits import send_error
 
 # Open without a key: health, the API docs and their files, metrics, the UI's pages and its
-# static files.
+# static files, and signed delivery URLs (their signature is their authorization: an <img>
+# cannot send a key).
 OPEN_PATHS = frozenset(
     {"/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"}
 )
-OPEN_PREFIXES = ("/ui/", "/static/", "/docs/static/")
+OPEN_PREFIXES = ("/ui/", "/static/", "/docs/static/", "/img/", "/info/")
 POLICY_VIOLATION = 1008
 
 

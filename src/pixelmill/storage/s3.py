@@ -124,6 +124,19 @@ class S3BlobStore:
             raise _unavailable("look up", key, exc) from exc
         return True
 
+    def head(self, key: str) -> tuple[str, int]:
+        """The ETag and byte size of `key` (delivery's version of an `s3/` source); NotFound."""
+        name = self._key(key)
+        try:
+            response = self._client.head_object(Bucket=self.bucket, Key=name)
+        except ClientError as exc:
+            if _code(exc) in _MISSING_KEY:
+                raise NotFound(f"{key} is not in storage") from exc
+            raise _unavailable("look up", key, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("look up", key, exc) from exc
+        return str(response.get("ETag", "")), int(response.get("ContentLength", 0))
+
     def delete(self, key: str) -> None:
         name = self._key(key)
         try:

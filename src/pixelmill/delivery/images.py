@@ -1,0 +1,60 @@
+"""What `/img` computes on a miss: the URL's chain on the source's bytes, one image out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pixelmill.delivery.cache import Entry
+from pixelmill.errors import InvalidParameter
+from pixelmill.execution.pipeline import Limits, check, choose, transform
+from pixelmill.execution.pools import Pools
+from pixelmill.imaging import pipeline
+from pixelmill.imaging.pipeline import Step
+
+NONE = "_"  # the options of a URL that asks for no operation
+
+
+def parse_options(options: str, max_steps: int) -> list[Step]:
+    """The chain a URL's options name (`_`: none); 422 naming a bad one."""
+    if options == NONE:
+        return []
+    if options.lstrip().startswith("["):
+        raise InvalidParameter("options are comma-separated name=value items, not JSON")
+    return pipeline.parse(pipeline.parse_text(options), max_steps)
+
+
+def normalized(steps: Sequence[Step]) -> str:
+    """The chain as one canonical text: equal chains written differently share results."""
+    return json.dumps([step.describe() for step in steps], sort_keys=True, separators=(",", ":"))
+
+
+def negotiates(steps: Sequence[Step]) -> bool:
+    """Whether the chain leaves the format to the request's Accept (`format=auto`)."""
+    asked: str | None = pipeline.output_options(steps).format
+    return asked == "auto"
+
+
+def accepted(accept: str) -> str:
+    """The part of an Accept header `format=auto` depends on: `avif`, `webp` or `` (JPEG, PNG)."""
+    names = {item.split(";")[0].strip().lower() for item in accept.split(",")}
+    if "image/avif" in names:
+        return "avif"
+    if "image/webp" in names:
+        return "webp"
+    return ""
+
+
+async def render(
+    pools: Pools, name: str, data: bytes, steps: Sequence[Step], limits: Limits
+) -> Entry:
+    """Check (header, pixel limits, planned sizes), then run the chain in a worker."""
+    item = await pools.run_local(check, name, data, steps, limits)
+    if len(item.sizes) != 1:
+        raise InvalidParameter(
+            f"the options make {len(item.sizes)} images; a delivery URL answers one "
+            "(leave split out)"
+        )
+    out = choose(item, steps, None, None, "the URL's options", limits.max_animation_pixels)
+    (result,) = await pools.run(transform, item, steps, out, limits.png_compression)
+    return Entry(out.format.media_type, result)
