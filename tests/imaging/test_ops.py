@@ -225,6 +225,13 @@ CASES = [
         smooth(10, 6),
         shapes((30, 7, 3)),
     ),
+    Case(
+        "fit=2x2 cuts the middle square and scales it",
+        "fit=2x2",
+        bgr(4, 8),
+        exactly(lambda i: cv2.resize(i[:, 2:6], (2, 2), interpolation=cv2.INTER_AREA)),
+    ),
+    Case("dpr=2 changes no pixel", "dpr=2", bgr(3, 4), exactly(lambda i: i)),
     Case("resize never below 1×1", "resize=0.06", smooth(10, 6), shapes((1, 1, 3))),
     Case(
         "resize keeps alpha",
@@ -446,6 +453,8 @@ def test_every_operation_has_a_row() -> None:
 # One plain item per operation, for the checks that hold for all of them.
 SAMPLES = {
     "resize": "resize=1.5",
+    "fit": "fit=5x4",
+    "dpr": "dpr=2",
     "split": "split",
     "crop": "crop=3x2+1+1",
     "rotate": "rotate=33",

@@ -30,8 +30,16 @@ from pixelmill.imaging.ops import OpParams, Size
 from pixelmill.imaging.ops.color import GrayscaleParams
 from pixelmill.imaging.ops.frames import FrameParams
 from pixelmill.imaging.ops.frames import check as check_frame
-from pixelmill.imaging.ops.geometry import ResizeParams, resize_sizes
-from pixelmill.imaging.ops.output import OutputOptions
+from pixelmill.imaging.ops.geometry import (
+    DprParams,
+    FitParams,
+    ResizeParams,
+    fit_box,
+    fit_plan,
+    resize_sizes,
+    with_dpr,
+)
+from pixelmill.imaging.ops.output import BackgroundParams, OutputOptions
 from pixelmill.imaging.registry import Operation, known_names, lookup, markdown_table
 
 __all__ = [
@@ -110,7 +118,28 @@ def parse(items: Sequence[str | Mapping[str, Any]], max_steps: int = MAX_STEPS) 
         step = _parse_item(item, position)
         if step is not None:
             steps.append(step)
-    return steps
+    return _chain_wide(steps)
+
+
+def _chain_wide(steps: list[Step]) -> list[Step]:
+    """Steps that speak for the whole chain, wherever they stand, folded into every fit: the
+    last `dpr` multiplies each box, the last `background` colours contain's letterbox (unless
+    the fit names its own)."""
+    dpr = [step.params.dpr for step in steps if isinstance(step.params, DprParams)]
+    colour = [step.params.background for step in steps if isinstance(step.params, BackgroundParams)]
+    if not dpr and not colour:
+        return steps
+    folded = []
+    for step in steps:
+        params = step.params
+        if isinstance(params, FitParams):
+            if dpr:
+                params = with_dpr(params, dpr[-1])
+            if colour and params.background is None:
+                params = params.model_copy(update={"background": colour[-1]})
+            step = Step(step.op, params, step.position)
+        folded.append(step)
+    return folded
 
 
 def plan(
@@ -187,28 +216,60 @@ def shrink_on_load(
 ) -> tuple[int, list[Step]]:
     """The largest of `scales` a decoder may shrink by, and the chain to run on that image.
 
-    When the chain's first pixel work is a resize that makes both sides at least that many
-    times smaller, the image can be decoded already smaller (JPEG's DCT scaling, as libvips,
-    imgproxy and thumbor do); the resize then goes from the smaller image to exactly the size
-    it would have made from the full one. Otherwise: scale 1 and the chain unchanged.
+    When the chain's first pixel work is a resize or a fit that makes both sides at least that
+    many times smaller, the image can be decoded already smaller (JPEG's DCT scaling, as
+    libvips, imgproxy and thumbor do); the step then goes from the smaller image to exactly
+    the size it would have made from the full one (a fit's box with its dpr already applied,
+    contain's inner image and inside's result computed from the full size). Otherwise: scale 1
+    and the chain unchanged.
     """
     for index, step in enumerate(steps):
         if step.op.output:
             continue
-        if not isinstance(step.params, ResizeParams):
+        if isinstance(step.params, ResizeParams):
+            ((width, height),) = resize_sizes(size, step.params)
+            exact = [Step(step.op, ResizeParams(width=width, height=height), step.position)]
+        elif isinstance(step.params, FitParams):
+            width, height, exact = _exact_fit(step, size)
+        else:
             break
-        ((width, height),) = resize_sizes(size, step.params)
         for scale in sorted(scales, reverse=True):
             if -(-size[0] // scale) >= width and -(-size[1] // scale) >= height:
-                exact = Step(step.op, ResizeParams(width=width, height=height), step.position)
-                return scale, [*steps[:index], exact, *steps[index + 1 :]]
+                return scale, [*steps[:index], *exact, *steps[index + 1 :]]
         break
     return 1, list(steps)
 
 
+def _exact_fit(step: Step, size: Size) -> tuple[int, int, list[Step]]:
+    """The size a fit scales the image to (cover: the whole image, as if it were scaled
+    before the window is cut), and steps that make from any smaller decode what the fit
+    makes from `size`."""
+    params = step.params
+    assert isinstance(params, FitParams)
+    plan = fit_plan(size, params)
+    box_w, box_h = fit_box(size, params)
+    resize_op = lookup("resize")
+    assert resize_op is not None
+    if plan.window is not None:  # cover: the result is the box whatever the decode's size
+        scale = plan.result[0] / plan.window[0]
+        exact = params.model_copy(update={"width": box_w, "height": box_h, "dpr": 1})
+        return (
+            max(1, round(size[0] * scale)),
+            max(1, round(size[1] * scale)),
+            [Step(step.op, exact, step.position)],
+        )
+    width, height = plan.scaled
+    resized = Step(resize_op, ResizeParams(width=width, height=height), step.position)
+    if plan.scaled == plan.result:  # fill, inside, or one side given: a resize
+        return width, height, [resized]
+    boxed = params.model_copy(update={"width": box_w, "height": box_h, "dpr": 1})
+    return width, height, [resized, Step(step.op, boxed, step.position)]
+
+
 def gray_on_load(steps: Sequence[Step]) -> bool:
     """Whether the image may be decoded straight to gray: the chain's first pixel work, after
-    any resizes, is `grayscale`.
+    any resizes and fits (but those whose `face` or `smart` gravity looks at colour), is
+    `grayscale`.
 
     Resizing and the gray conversion are both weighted sums of pixels, so they commute up to
     rounding (the result differs by a level or two at most); a JPEG decoder makes gray from
@@ -216,10 +277,16 @@ def gray_on_load(steps: Sequence[Step]) -> bool:
     the memory. `grayscale` stays in the chain, where a gray image passes it unchanged.
     """
     for step in steps:
-        if step.op.output or isinstance(step.params, ResizeParams):
+        if step.op.output or isinstance(step.params, ResizeParams) or _blind_fit(step):
             continue
         return isinstance(step.params, GrayscaleParams)
     return False
+
+
+def _blind_fit(step: Step) -> bool:
+    """A fit that looks at no pixel to place its window (face and smart look at colour) and
+    letterboxes, if at all, in a colour whose gray is the same either way."""
+    return isinstance(step.params, FitParams) and step.params.gravity not in ("face", "smart")
 
 
 def output_options(steps: Sequence[Step]) -> OutputOptions:
@@ -227,7 +294,7 @@ def output_options(steps: Sequence[Step]) -> OutputOptions:
     each wins."""
     asked: dict[str, Any] = {}
     for step in steps:
-        if step.op.output:
+        if step.op.output and not isinstance(step.params, DprParams):
             asked.update(step.params.model_dump())
     return OutputOptions(**asked)
 
@@ -346,7 +413,14 @@ value, or a bare `split`, splits. It is a fan-out: each image is replaced in pla
 quadrants, so after two splits image i = 4·q1 + q2.
 
 **Output steps** (`format`, `quality`) change no pixel; they tell the caller how to encode the
-result. They may stand anywhere in the chain; the last of each wins.
+result. They may stand anywhere in the chain; the last of each wins. `dpr` too stands
+anywhere and speaks for the whole chain: it multiplies every `fit` box; and a `background`
+step also colours the letterbox of a `fit` in `contain` mode that names no colour itself.
+
+**Fitting to a box** (`fit=WxH[:mode[:gravity]]`) is planned like any other step: its result
+size is known before decoding. With a JPEG whose first pixel work is a `resize` or a `fit`
+that shrinks both sides at least twice, the JPEG is decoded already at 1/2, 1/4 or 1/8 of its
+size, then scaled to exactly the size the full decode would have given.
 
 **Animations** (GIF, WebP, AVIF): a chain runs on every frame, and the result keeps the
 frames, their durations and the loop count, written as GIF, WebP or AVIF (the input's format

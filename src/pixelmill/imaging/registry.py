@@ -30,6 +30,8 @@ from pixelmill.imaging.ops.frames import FrameParams, frame
 from pixelmill.imaging.ops.geometry import (
     AutorotateParams,
     CropParams,
+    DprParams,
+    FitParams,
     FlipParams,
     ResizeParams,
     RotateParams,
@@ -37,6 +39,8 @@ from pixelmill.imaging.ops.geometry import (
     autorotate,
     crop,
     crop_sizes,
+    fit,
+    fit_sizes,
     flip,
     resize,
     resize_sizes,
@@ -109,6 +113,21 @@ OPERATIONS: dict[str, Operation] = {
             "bilinear when enlarging).",
             primary="factor",
             size=resize_sizes,
+        ),
+        Operation(
+            "fit",
+            FitParams,
+            fit,
+            "Fit the image to a box of `width`×`height`: `cover` (the default) fills the box "
+            "and crops what overflows at `gravity` (a compass point, `face`, `smart` or a "
+            "focal point `fp:x:y`), `contain` fits inside and letterboxes the rest, `fill` "
+            "stretches, `inside` fits inside and never enlarges. The string form is "
+            "`fit=WxH[:mode[:gravity]]`: `fit=300x200`, `fit=300x`, `fit=x200`, "
+            "`fit=300x200:contain`, `fit=300x200:cover:face`, `fit=300x200:cover:fp:0.9:0.5`. "
+            "Scaling is `resize`'s (area averaging when shrinking); JPEGs are decoded "
+            "already shrunk when a fit is the chain's first pixel work.",
+            primary="geometry",
+            size=fit_sizes,
         ),
         Operation(
             "split",
@@ -242,6 +261,15 @@ OPERATIONS: dict[str, Operation] = {
             primary="index",
         ),
         Operation(
+            "dpr",
+            DprParams,
+            None,
+            "Device pixel ratio, anywhere in the chain: every `fit` box is multiplied by it, "
+            "to the image's size at most (`fit=150x100,dpr=2` gives 300×200). Changes no "
+            "pixel by itself.",
+            primary="dpr",
+        ),
+        Operation(
             "format",
             FormatParams,
             None,
@@ -295,6 +323,11 @@ def _formats_and_alpha() -> str:
 ALPHA: dict[str, str] = {
     "resize": "Resized with the colour: both are averaged with the colour premultiplied by "
     "alpha, so the colour hidden under transparent pixels never shows along the edges.",
+    "fit": "Scaled with the colour, as `resize` does (premultiplied, no fringe); cover's "
+    "crop keeps the window's alpha; contain's letterbox is transparent on an image with alpha "
+    "(unless `background` names a colour), so it stays transparent in PNG, WebP and AVIF and "
+    "turns white (or `background`) in JPEG. `face` and `smart` look at the image laid over "
+    "white.",
     "split": "Kept: each quadrant has its part of the alpha, unchanged.",
     "crop": "Kept: the region's alpha, unchanged.",
     "rotate": "Turned with the colour: exactly for multiples of 90. Other angles interpolate "
@@ -323,6 +356,7 @@ ALPHA: dict[str, str] = {
     "collage": "Dropped: each image is laid over white, on the black canvas.",
     "frame": "Kept: the frame is decoded with its transparency, as the animation shows it.",
     "format": _formats_and_alpha(),
+    "dpr": "None: it changes no pixel (only the size fits make).",
     "quality": "None: it changes no pixel.",
     "background": "The colour a format without alpha lays transparent pixels over.",
     "strip": "None: it changes no pixel.",
@@ -339,6 +373,9 @@ FRAMES: dict[str, str] = {
     },
     "frame": "Picks the frame before any other step; a frame the input does not have is a "
     "422 naming the frame count, before anything is decoded.",
+    "fit": "Each frame is fitted to the same box. `face` and `smart` look at each frame, so "
+    "on an animation whose subject moves the window moves with it; a compass point or a "
+    "focal point keeps it still.",
     "format": "GIF, WebP and AVIF keep an animation: every frame and its duration, and the "
     "loop count (AVIF always loops: Pillow writes no count); PNG and JPEG get its first frame.",
 }

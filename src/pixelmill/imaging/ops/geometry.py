@@ -1,4 +1,4 @@
-"""Geometry: resize, split, crop, rotate, flip and autorotate.
+"""Geometry: resize, fit, split, crop, rotate, flip and autorotate.
 
 Each size-changing operation has a size function, `(width, height)` + params -> the sizes it
 makes, and `apply` computes its output size with that very function. Size functions refuse
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 import cv2
@@ -18,7 +19,7 @@ from pydantic import Field, model_validator
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import alpha
-from pixelmill.imaging.ops import OpParams, Size, size_of
+from pixelmill.imaging.ops import OpParams, Size, focus, size_of
 
 MAX_SIDE = 1_000_000
 # OpenCV's remap, behind warpAffine, needs every side of the source and result below SHRT_MAX.
@@ -89,11 +90,8 @@ class CropParams(OpParams):
     @classmethod
     def _geometry(cls, data: Any) -> Any:
         """`crop=WxH+X+Y` (or `WxH`): the string form's value, as ImageMagick writes it."""
-        if not isinstance(data, dict) or "geometry" not in data:
+        if not _string_form(data, "x, y, width, height"):
             return data
-        rest = {key: value for key, value in data.items() if key != "geometry"}
-        if rest:
-            raise ValueError("give either geometry or x, y, width, height, not both")
         text = data["geometry"]
         match = _GEOMETRY.fullmatch(text) if isinstance(text, str) else None
         if match is None:
@@ -137,6 +135,15 @@ class FlipParams(OpParams):
 
 class AutorotateParams(OpParams):
     """`autorotate` takes no parameters."""
+
+
+def _string_form(data: Any, fields: str) -> bool:
+    """Whether `data` is the string form's `{"geometry": text}` (and nothing else beside)."""
+    if not isinstance(data, dict) or "geometry" not in data:
+        return False
+    if len(data) > 1:
+        raise ValueError(f"give either geometry or {fields}, not both")
+    return True
 
 
 def resize_sizes(size: Size, params: ResizeParams) -> list[Size]:
@@ -312,3 +319,207 @@ def _background(image: np.ndarray, colour: str | None) -> tuple[int, int, int, i
     digits = colour.removeprefix("#")
     opacity = int(digits[6:8], 16) if len(digits) == 8 else 255
     return (*alpha.bgr_of(digits[:6]), opacity)
+
+
+# --- fit -------------------------------------------------------------------------------------
+
+FitMode = Literal["cover", "contain", "fill", "inside"]
+MAX_DPR = 8
+_FIT = re.compile(r"\s*(\d*)\s*[xX]\s*(\d*)\s*(?::\s*([a-z]+)\s*(?::\s*(.+?)\s*)?)?")
+
+
+class FitParams(OpParams):
+    """Fit the image to a box: cover, contain, fill or inside."""
+
+    width: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SIDE,
+        description="Width of the box in pixels; none: the height alone sets the size and the "
+        "width follows the aspect ratio (every mode then gives the same size, `inside` "
+        "never more than the image's).",
+    )
+    height: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SIDE,
+        description="Height of the box in pixels; none: the width alone sets the size.",
+    )
+    mode: FitMode = Field(
+        "cover",
+        description="cover: fill the box, cropping what overflows (at `gravity`); contain: fit "
+        "inside the box and letterbox the rest with `background`; fill: stretch to the box; "
+        "inside: fit inside the box, no letterbox, never enlarged.",
+    )
+    gravity: str = Field(
+        "center",
+        pattern=focus.GRAVITY_PATTERN,
+        description="Where cover keeps the image: center, north, south, east, west, northeast, "
+        "northwest, southeast, southwest; face (every face whole when the box can hold them, "
+        "else the largest centred; no face: smart); smart (the most interesting region: edges, "
+        "saturation, skin); fp:X:Y, a focal point in fractions of width and height "
+        "(fp:0.5:0.5 is the centre).",
+    )
+    dpr: float = Field(
+        1,
+        ge=1,
+        le=MAX_DPR,
+        description="Device pixel ratio: the box is multiplied by it, to the image's size at "
+        "most (never less than the box itself). A `dpr=N` step anywhere in the chain "
+        "multiplies it for every fit.",
+    )
+    background: str | None = Field(
+        None,
+        pattern=_HEX_COLOUR,
+        description="contain: the letterbox's colour, #RRGGBB or #RRGGBBAA; none: the chain's "
+        "`background` step when it has one, else transparent on an image with alpha and "
+        "white on others.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _geometry(cls, data: Any) -> Any:
+        """`fit=WxH[:mode[:gravity]]`, `fit=300x`, `fit=x200`: the string form's value."""
+        if not _string_form(data, "width, height, mode, gravity"):
+            return data
+        text = data["geometry"]
+        match = _FIT.fullmatch(text) if isinstance(text, str) else None
+        if match is None or not (match[1] or match[2]):
+            raise ValueError(
+                "fit must be WIDTHxHEIGHT[:MODE[:GRAVITY]], e.g. 300x200, 300x, x200, "
+                f"300x200:contain or 300x200:cover:face, got {text!r:.60}"
+            )
+        width, height, mode, gravity = match.groups()
+        parsed: dict[str, Any] = {"width": width or None, "height": height or None}
+        if mode is not None:
+            parsed["mode"] = mode
+        if gravity is not None:
+            parsed["gravity"] = gravity
+        return parsed
+
+    @model_validator(mode="after")
+    def _a_side(self) -> Self:
+        if self.width is None and self.height is None:
+            raise ValueError("give a width, a height or both")
+        if self.mode != "cover" and self.gravity != "center":
+            raise ValueError(f"gravity applies to cover crops, not to mode {self.mode}")
+        return self
+
+
+class DprParams(OpParams):
+    """The device pixel ratio every fit box of the chain is multiplied by."""
+
+    dpr: float = Field(
+        ge=1,
+        le=MAX_DPR,
+        description=f"1 to {MAX_DPR}: every `fit` box of the chain is multiplied by it, to the "
+        "image's size at most (`fit=150x100,dpr=2` gives 300×200).",
+    )
+
+
+def with_dpr(params: FitParams, dpr: float) -> FitParams:
+    """A fit's params with its box multiplied by a chain's `dpr` step as well."""
+    return params.model_copy(update={"dpr": min(MAX_DPR, params.dpr * dpr)})
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """How a fit makes its result from an image: the size the image is scaled to (for cover:
+    the window cut from the image first), and the size of the result."""
+
+    scaled: Size  # the image's pixels after scaling (cover: the window's, i.e. the result)
+    result: Size
+    window: Size | None = None  # cover: the part of the image kept, in its pixels
+
+
+def fit_box(size: Size, params: FitParams) -> tuple[int | None, int | None]:
+    """The box times dpr, the factor held to the image's size (and never below 1)."""
+    width, height = size
+    factor = float(params.dpr)
+    if params.width is not None:
+        factor = min(factor, width / params.width)
+    if params.height is not None:
+        factor = min(factor, height / params.height)
+    factor = max(1.0, factor)
+    return (
+        None if params.width is None else min(MAX_SIDE, round(params.width * factor)),
+        None if params.height is None else min(MAX_SIDE, round(params.height * factor)),
+    )
+
+
+def fit_plan(size: Size, params: FitParams) -> FitPlan:
+    width, height = size
+    box_w, box_h = fit_box(size, params)
+    if box_w is None or box_h is None:  # one side: the other follows the aspect ratio
+        if box_w is not None:
+            made = (box_w, _side(height, box_w / width))
+        else:
+            assert box_h is not None
+            made = (_side(width, box_h / height), box_h)
+        if params.mode == "inside" and made[0] > width:
+            made = size
+        return FitPlan(made, made)
+    if params.mode == "fill":
+        return FitPlan((box_w, box_h), (box_w, box_h))
+    if params.mode == "cover":
+        # the window: the largest part of the image with the box's aspect ratio
+        if width * box_h > height * box_w:
+            window = (min(width, max(1, round(height * box_w / box_h))), height)
+        else:
+            window = (width, min(height, max(1, round(width * box_h / box_w))))
+        return FitPlan((box_w, box_h), (box_w, box_h), window)
+    scale = min(box_w / width, box_h / height)
+    if params.mode == "inside":
+        scale = min(scale, 1.0)
+    inner = (min(box_w, _side(width, scale)), min(box_h, _side(height, scale)))
+    return FitPlan(inner, (box_w, box_h) if params.mode == "contain" else inner)
+
+
+def fit_sizes(size: Size, params: FitParams) -> list[Size]:
+    return [fit_plan(size, params).result]
+
+
+def fit(image: np.ndarray, params: FitParams) -> np.ndarray:
+    """Cover cuts the window at `gravity` and scales it to the box; the other modes scale the
+    whole image (contain then letterboxes it). Scaling is `resize`'s, on colour premultiplied
+    by alpha."""
+    plan = fit_plan(size_of(image), params)
+    if plan.window is not None:
+        x, y = focus.origin(image, plan.window, params.gravity)
+        image = image[y : y + plan.window[1], x : x + plan.window[0]]
+    scaled = _scaled(image, plan.scaled)
+    if plan.scaled == plan.result:
+        return scaled
+    return _letterbox(scaled, plan.result, params.background)
+
+
+def _side(side: int, scale: float) -> int:
+    return max(1, round(side * scale))
+
+
+def _scaled(image: np.ndarray, size: Size) -> np.ndarray:
+    if size_of(image) == size:
+        return image.copy()
+    return resize(image, ResizeParams(width=size[0], height=size[1]))
+
+
+def _letterbox(image: np.ndarray, size: Size, colour: str | None) -> np.ndarray:
+    """`image` centred on a canvas of `size` in `colour` (none: transparent on an image with
+    alpha, white on others); a translucent colour gives the canvas alpha."""
+    if colour is None:
+        colour = "#ffffff00" if alpha.has_alpha(image) else "#ffffff"
+    digits = colour.removeprefix("#")
+    opacity = int(digits[6:8], 16) if len(digits) == 8 else 255
+    blue, green, red = alpha.bgr_of(digits[:6])
+    if opacity < 255 and not alpha.has_alpha(image):
+        image = alpha.with_alpha(image, np.full(image.shape[:2], 255, np.uint8))
+    if image.ndim == 2:
+        fill: tuple[int, ...] = (round(0.299 * red + 0.587 * green + 0.114 * blue),)
+    else:
+        fill = (blue, green, red, opacity)[: image.shape[2]]
+    canvas = np.empty((size[1], size[0], *image.shape[2:]), np.uint8)
+    canvas[...] = fill
+    height, width = image.shape[:2]
+    left, top = (size[0] - width) // 2, (size[1] - height) // 2
+    canvas[top : top + height, left : left + width] = image
+    return canvas
