@@ -158,6 +158,69 @@ def test_a_gray_input_stays_one_channel_in_png(client: TestClient) -> None:
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(same.content))), GRAY)
 
 
+# --- format=auto -----------------------------------------------------------------------------
+
+CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+SAFARI_15 = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5"
+OLD = "image/png,image/*;q=0.8,*/*;q=0.5"
+
+
+@pytest.mark.parametrize(
+    ("accept", "input", "expected"),
+    [
+        (CHROME, codec.ImageInfo("JPEG", 64, 48), ("avif", True)),
+        (SAFARI_15, codec.ImageInfo("JPEG", 64, 48), ("webp", True)),
+        (OLD, codec.ImageInfo("JPEG", 64, 48), ("jpeg", True)),
+        (OLD, codec.ImageInfo("PNG", 64, 48, alpha=True), ("png", True)),
+        (OLD, codec.ImageInfo("GIF", 64, 48, frames=5), ("gif", True)),
+        (None, codec.ImageInfo("WEBP", 64, 48), ("jpeg", True)),
+        ("*/*", codec.ImageInfo("PNG", 64, 48), ("jpeg", True)),  # names neither
+        ("image/avif;q=0, image/webp", codec.ImageInfo("JPEG", 64, 48), ("webp", True)),
+        ("IMAGE/AVIF ; q=0.5", codec.ImageInfo("JPEG", 64, 48), ("avif", True)),
+    ],
+)
+def test_format_auto_picks_from_accept(
+    accept: str | None, input: codec.ImageInfo, expected: tuple[str, bool]
+) -> None:
+    for chain, asked in ((OutputOptions("auto"), None), (OutputOptions(), "AUTO")):
+        out = choose(chain, format=asked, input=input, accept=accept)
+        assert (out.format.name, out.negotiated) == expected
+    assert choose(OutputOptions("webp"), accept=CHROME).negotiated is False
+
+
+def test_format_auto_is_a_step() -> None:
+    assert pipeline.output_options(pipeline.parse(["format=Auto"])).format == "auto"
+    with pytest.raises(InvalidParameter, match="asks for png, but the chain asks for format=auto"):
+        choose(OutputOptions("auto"), format="png")
+
+
+@pytest.mark.parametrize(
+    ("accept", "form", "media"),
+    [
+        (CHROME, {}, "image/avif"),
+        (SAFARI_15, {}, "image/webp"),
+        (OLD, {}, "image/jpeg"),
+        (SAFARI_15, {"format": "auto"}, "image/webp"),
+    ],
+)
+def test_transform_with_format_auto_varies_on_accept(
+    client: TestClient, accept: str, form: dict[str, str], media: str
+) -> None:
+    ops = "fit=32x24" if form else "fit=32x24,format=auto"
+    response = client.post(
+        "/v1/transform",
+        files={"file": ("a.img", encode(COLOUR))},
+        data={"ops": ops, **form},
+        headers={"accept": accept},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == media
+    assert response.headers["vary"] == "Accept"
+    assert Image.MIME[Image.open(io.BytesIO(response.content)).format or ""] == media
+    plain = transform(client, encode(COLOUR), "fit=32x24", format="webp")
+    assert "vary" not in plain.headers
+
+
 # --- /pipeline -------------------------------------------------------------------------------
 
 

@@ -94,16 +94,19 @@ def choose(
     quality: int | None,
     asked_by: str,
     max_animation_pixels: int = MAX_ANIMATION_PIXELS,
+    accept: str | None = None,
 ) -> Output:
     """The one output policy (`output.choose`) for a checked input, and a 422 before any
     pixel work when the format cannot hold the images the chain makes, or an animation's
-    frames would hold more than `max_animation_pixels` in all."""
+    frames would hold more than `max_animation_pixels` in all. `accept`: the request's Accept
+    header, for format=auto."""
     chosen = output.choose(
         pipeline.output_options(steps),
         format=fmt,
         quality=quality,
         input=item.info,
         asked_by=asked_by,
+        accept=accept,
     )
     codec.check_encodable(item.sizes, chosen.format, item.name)
     frames = frames_run(item, steps, chosen.format)
@@ -286,9 +289,11 @@ async def run_upload(
     limits: Limits,
     fmt: str | None,
     quality: int | None,
+    accept: str | None = None,
 ) -> tuple[Output, list[bytes]]:
-    """Check one upload, run the chain in a worker; the output chosen and the results."""
+    """Check one upload, run the chain in a worker; the output chosen (from the request's
+    `accept` for format=auto) and the results."""
     item = check(name, data, steps, limits)
     asked_by = "the request's format and quality fields"
-    out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels)
+    out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels, accept)
     return out, await pools.run(transform, item, steps, out, limits.png_compression)

@@ -15,6 +15,7 @@ from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.execution.pipeline import Limits, run_upload
 from pixelmill.imaging import codec, pipeline
+from pixelmill.imaging.ops import output
 
 router = APIRouter(tags=["transform"])
 
@@ -56,7 +57,9 @@ async def transform(
         str | None,
         Form(
             description=f"Output format: {', '.join(codec.format_names())}, in any case "
-            "(default: a `format=` step of the chain, else the input's; PNG for BMP, TIFF, HEIC)",
+            "(default: a `format=` step of the chain, else the input's; PNG for BMP, TIFF, HEIC)"
+            "; `auto`: AVIF when the request's Accept names image/avif, else WebP when it names "
+            "image/webp, else JPEG (PNG with alpha), answered with `Vary: Accept`",
             examples=["webp"],
         ),
     ] = None,
@@ -72,22 +75,24 @@ async def transform(
 ) -> Response:
     """Run `ops` on the image and return the result in the chosen format."""
     steps = pipeline.parse(pipeline.parse_text(ops), settings.max_operations)
-    if format is not None:
+    if format is not None and format.strip().lower() != output.AUTO:
         codec.output_format(format)  # a bad name is a 422 before the upload is read
     codec.check_bytes(file.size or 0, settings.max_upload_bytes, "file")
     limits = Limits.from_settings(settings)
     async with pools.admit(request.is_disconnected):
         data = await file.read()
-        out, results = await run_upload(pools, "file", data, steps, limits, format, quality)
+        accept = request.headers.get("accept")
+        out, results = await run_upload(pools, "file", data, steps, limits, format, quality, accept)
         metrics.processed([step.op.name for step in steps], 1)
+        vary = {"Vary": "Accept"} if out.negotiated else {}
         if len(results) == 1:
-            return Response(results[0], media_type=out.format.media_type)
+            return Response(results[0], media_type=out.format.media_type, headers=vary)
         stem = PurePath(file.filename or "image").stem or "image"
         archive = await pools.run_local(_zip, stem, out.format.extension, results)
     return Response(
         archive,
         media_type="application/zip",
-        headers={"Content-Disposition": attachment(f"{stem}.zip")},
+        headers={"Content-Disposition": attachment(f"{stem}.zip"), **vary},
     )
 
 
