@@ -8,7 +8,8 @@ Odd geometry is read, not refused: a 1×1 or blank image gives no lines, a 40,00
 whatever the engine sees in it; only a side past 32,767 pixels is a 413, on either engine
 (Tesseract reads no longer side; RapidOCR would see nothing in it at the 2,000 px it reads).
 
-    preprocess.py   gray, deskew, upscale of small text, binarization; boxes mapped back
+    orientation.py  a page turned 90, 180 or 270° found and read upright (OSD or probing)
+    preprocess.py   gray, quarter turn, deskew, upscale of small text; boxes mapped back
     engines.py      choosing the engine (settings.ocr_engine), its languages, `lang` checks
     tesseract.py    Tesseract through pytesseract, when its binary is installed
     rapid.py        RapidOCR, whose models ship inside its wheel: the fallback, offline
@@ -26,9 +27,9 @@ import numpy as np
 
 from pixelmill.errors import TooLarge
 from pixelmill.imaging import codec
-from pixelmill.imaging.ocr import engines
+from pixelmill.imaging.ocr import engines, orientation
 from pixelmill.imaging.ocr.engines import Engine
-from pixelmill.imaging.ocr.preprocess import MAX_SIDE, prepare
+from pixelmill.imaging.ocr.preprocess import MAX_SIDE
 from pixelmill.imaging.ocr.result import Line, Recognition
 
 __all__ = ["MAX_SIDE", "Engine", "Line", "Recognition", "recognize", "recognize_upload"]
@@ -37,13 +38,14 @@ __all__ = ["MAX_SIDE", "Engine", "Line", "Recognition", "recognize", "recognize_
 def recognize(
     image: np.ndarray, engine: Engine, lang: tuple[str, ...] = ("eng",), threads: int = 1
 ) -> Recognition:
-    """Read the text of `image` (gray, BGR or BGRA); `lang` must be checked already."""
+    """Read the text of `image` (gray, BGR or BGRA), upright or turned a quarter, a half or
+    three quarters; `lang` must be checked already. Boxes are in `image`'s pixels."""
     check_size(image.shape[1], image.shape[0])
-    prepared = prepare(image, **engines.PREPARATION[engine])
-    found = engines.read(engine, prepared.image, lang, threads)
+    reading = orientation.read_upright(image, engine, lang, threads)
+    prepared = reading.prepared
     lines = tuple(
         dataclasses.replace(line, box=prepared.to_original(line.box), confidence=_unit(line))
-        for line in found
+        for line in reading.lines
     )
     return Recognition(
         text=page_text(lines),
@@ -51,6 +53,7 @@ def recognize(
         engine=engines.label(engine),
         deskew_degrees=prepared.skew_degrees,
         scale=prepared.scale,
+        rotation=prepared.rotation,
     )
 
 
@@ -62,7 +65,8 @@ def recognize_upload(
     threads: int = 1,
     name: str = "file",
 ) -> Recognition:
-    """Decode an upload (upright by its EXIF orientation) and read its text."""
+    """Decode an upload (upright by its EXIF orientation: the page OCR then turns, if it is
+    turned, is the one a viewer shows) and read its text; boxes in that upright view."""
     return recognize(codec.decode(data, info, "gray", name), engine, lang, threads)
 
 

@@ -19,10 +19,15 @@ class Line:
 
 @dataclass(frozen=True, slots=True)
 class Recognition:
-    """The text of a page: its lines in reading order, boxes in the upload's pixels."""
+    """The text of a page: its lines in reading order, boxes in the upload's pixels.
+
+    `rotation`: the clockwise quarter turn (0, 90, 180, 270) that made the page upright
+    before it was read; `deskew_degrees`: the tilt straightened after that turn.
+    """
 
     text: str
     lines: tuple[Line, ...]
     engine: str
     deskew_degrees: float
     scale: float
+    rotation: int = 0
