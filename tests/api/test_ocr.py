@@ -7,7 +7,6 @@ it, and fails on CI). Where the engines differ, each test says what each gives.
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from pixelmill.api import create_app
 from pixelmill.api.routes.ocr import prefers_html
@@ -29,12 +27,16 @@ from pixelmill.storage import tmp
 from tests.images import encode, iou
 from tests.ocr_pages import (
     ENGLISH,
+    PHOTOTEST,
     RUSSIAN,
+    exif_jpeg,
     ink_box,
+    lying,
     render,
     require_tesseract,
     similarity,
     turned,
+    word_errors,
 )
 
 MAX_FILES = 3
@@ -107,6 +109,7 @@ def test_english_png_gives_every_field(client: TestClient, ocr_engine: Engine) -
         "text",
         "lines",
         "engine",
+        "rotation",
         "deskew_degrees",
         "elapsed_ms",
     ]
@@ -116,6 +119,7 @@ def test_english_png_gives_every_field(client: TestClient, ocr_engine: Engine) -
     name, version = body["engine"].split(" ")
     assert name == ocr_engine and version[0].isdigit()
     assert similarity(ENGLISH, body["text"]) >= CLEAN[ocr_engine], body["text"]
+    assert body["rotation"] == 0
     assert body["deskew_degrees"] == 0.0
     assert body["elapsed_ms"] > 0
     [line] = body["lines"]
@@ -158,16 +162,60 @@ def test_a_turned_jpeg_is_straightened(client: TestClient, ocr_engine: Engine) -
 def test_boxes_are_in_the_upright_image_of_an_exif_rotated_jpeg(
     client: TestClient, ocr_engine: Engine
 ) -> None:
-    # stored turned a quarter to the left, with "turn right to show" in its EXIF (6)
-    stored = Image.fromarray(ENGLISH_IMAGE).transpose(Image.Transpose.ROTATE_90)
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    buffer = io.BytesIO()
-    stored.save(buffer, "JPEG", quality=95, exif=exif)
-    body = post(client, buffer.getvalue(), "sideways.jpg").json()
+    body = post(client, exif_jpeg(ENGLISH_IMAGE), "sideways.jpg").json()
     assert (body["width"], body["height"]) == (ENGLISH_IMAGE.shape[1], ENGLISH_IMAGE.shape[0])
     assert similarity(ENGLISH, body["text"]) >= TURNED[ocr_engine], body["text"]
+    # the EXIF turn is the decoder's: the page it shows is upright, so OCR turns it no more
+    assert body["rotation"] == 0
     assert iou(tuple(body["lines"][0]["box"]), ink_box(ENGLISH_IMAGE)) > 0.5
+
+
+def on_ink(image: np.ndarray, box: list[int]) -> float:
+    """The share of dark pixels of `image` inside `box`."""
+    x, y, w, h = box
+    assert x >= 0 and y >= 0 and x + w <= image.shape[1] and y + h <= image.shape[0], box
+    return float((image[y : y + h, x : x + w] < 128).mean())
+
+
+PAGE = render(PHOTOTEST, 24, pad=40)
+PAGE_TEXT = "\n".join(line for line in PHOTOTEST if line)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_turned_page_is_read_upright_with_boxes_on_the_upload(
+    client: TestClient, ocr_engine: Engine, rotation: int
+) -> None:
+    upload = lying(PAGE, rotation)
+    response = post(client, encode(upload, ".png"), "turned.png")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["rotation"] == rotation
+    assert (body["width"], body["height"]) == (upload.shape[1], upload.shape[0])
+    assert word_errors(PAGE_TEXT, body["text"]) <= 1, body["text"]
+    assert len(body["lines"]) == len(PHOTOTEST) - 1
+    for line in body["lines"]:
+        _, _, w, h = line["box"]
+        assert (h > w) == (rotation != 180), line  # lines stand up in a page on its side
+        assert on_ink(upload, line["box"]) > 0.05, line
+    # together the boxes cover the text of the upload as it was sent
+    x0 = min(line["box"][0] for line in body["lines"])
+    y0 = min(line["box"][1] for line in body["lines"])
+    x1 = max(line["box"][0] + line["box"][2] for line in body["lines"])
+    y1 = max(line["box"][1] + line["box"][3] for line in body["lines"])
+    assert iou((x0, y0, x1 - x0, y1 - y0), ink_box(upload)) > 0.9
+
+
+def test_an_exif_rotated_jpeg_of_a_page_upside_down_is_turned_once(
+    client: TestClient, ocr_engine: Engine
+) -> None:
+    # the viewer shows the page upside down: EXIF's quarter turn, then OCR's half turn
+    shown = lying(PAGE, 180)
+    body = post(client, exif_jpeg(shown), "upside-down.jpg").json()
+    assert (body["width"], body["height"]) == (shown.shape[1], shown.shape[0])
+    assert body["rotation"] == 180
+    assert word_errors(PAGE_TEXT, body["text"]) <= 1, body["text"]
+    for line in body["lines"]:  # boxes in the image as shown, upright by its EXIF
+        assert on_ink(shown, line["box"]) > 0.05, line
 
 
 # --- refusals -------------------------------------------------------------------------------
@@ -278,6 +326,16 @@ def test_a_browser_form_gets_an_html_page_with_the_text(client: TestClient) -> N
     assert page.count('<td class="line">') == 1
     assert "&lt;b&gt;fox&lt;/b&gt;.png" in page and "<b>fox</b>" not in page
     assert 'href="/"' in page and "/static/app.css" in page  # the web UI's layout
+    assert "clockwise to read" not in page  # an upright page: no turn to tell
+
+
+def test_the_html_page_says_how_the_page_was_turned(client: TestClient) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    upside_down = encode(lying(PAGE, 180), ".png")
+    response = post(client, upside_down, "upside-down.png", headers={"Accept": browser})
+    assert response.status_code == 200
+    assert " · turned 180° clockwise to read" in response.text
+    assert "The quick brown dog jumped over the" in response.text
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,16 @@ the upload (size, emptiness, header, a side longer than OCR reads), then it is k
 folder (with the retention limit applied) and read in a worker process. A client whose
 `Accept` header ranks text/html above application/json (a browser submitting the web form
 without JavaScript) gets the web UI's result page (web/templates/ocr_result.html); every
-other client, and every error, gets JSON.
+other client, and every error, gets JSON. A page turned a quarter, a half or three quarters
+is read upright (imaging/ocr/orientation.py); `rotation` says how it was turned, and the
+boxes stay in the upload's pixels.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
@@ -43,7 +45,8 @@ class OcrLine(BaseModel):
         min_length=4,
         max_length=4,
         description="[x, y, width, height] in pixels of the uploaded image, upright by its "
-        "EXIF orientation.",
+        "EXIF orientation, as it was sent: on a page read turned (`rotation`), the box of the "
+        "line where it lies in the upload.",
         examples=[[20, 18, 1052, 44]],
     )
 
@@ -61,9 +64,17 @@ class OcrResult(BaseModel):
     engine: str = Field(
         description="The engine and its version.", examples=["tesseract 5.3.0", "rapidocr 3.10.0"]
     )
+    rotation: Literal[0, 90, 180, 270] = Field(
+        description="The quarter turn, in degrees clockwise, that made the page upright before "
+        "it was read: 0 for an upright page; 90 for a page turned a quarter counter-clockwise "
+        "(its top on the left, its lines reading upwards); 180 for one upside down; 270 for "
+        "one turned a quarter clockwise (its top on the right, its lines reading downwards). "
+        "Found from the text itself, after the EXIF orientation is applied.",
+        examples=[0, 180],
+    )
     deskew_degrees: float = Field(
-        description="The text's tilt that was straightened before reading, counter-clockwise "
-        "positive (0: none).",
+        description="The text's tilt that was straightened before reading (after `rotation`), "
+        "counter-clockwise positive (0: none).",
         examples=[0.0],
     )
     elapsed_ms: float = Field(description="Time spent on the request, in ms.", examples=[412.5])
@@ -138,6 +149,7 @@ async def ocr(
             for line in found.lines
         ],
         engine=found.engine,
+        rotation=found.rotation,
         deskew_degrees=found.deskew_degrees,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
     )
