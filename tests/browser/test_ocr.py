@@ -11,6 +11,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.samples import text_png, upload
 from tests.browser.screens import progress_seen, record_progress, screenshot
+from tests.images import encode, iou
+from tests.ocr_pages import PHOTOTEST, exif_jpeg, ink_box, lying, render
 
 pytestmark = pytest.mark.browser
 
@@ -93,3 +95,52 @@ def test_ocr_without_javascript_shows_the_servers_result_page(
     assert "text/html" in (page.evaluate("document.contentType") or "")
     expect(page.locator("body")).to_contain_text("quick brown fox")
     screenshot(page, "ocr-no-javascript")
+
+
+# Where each drawn box lands on the image as shown, in the image's own pixels.
+BOXES_ON_IMAGE = """() => {
+    const shown = document.getElementById("ocr-image").getBoundingClientRect();
+    const image = document.getElementById("ocr-image");
+    const sx = image.naturalWidth / shown.width, sy = image.naturalHeight / shown.height;
+    return [...document.querySelectorAll("#ocr-boxes rect")].map((rect) => {
+        const box = rect.getBoundingClientRect();
+        return [(box.left - shown.left) * sx, (box.top - shown.top) * sy,
+                box.width * sx, box.height * sy];
+    });
+}"""
+
+
+UPSIDE_DOWN = lying(render(PHOTOTEST, 24, pad=40), 180)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "mime"),
+    [
+        ("upside-down.png", encode(UPSIDE_DOWN, ".png"), "image/png"),
+        ("upside-down-exif6.jpg", exif_jpeg(UPSIDE_DOWN), "image/jpeg"),
+    ],
+    ids=["png", "jpeg-exif-6"],
+)
+def test_the_boxes_of_a_page_read_turned_land_on_its_lines(
+    page: Page, server: str, name: str, data: bytes, mime: str
+) -> None:
+    page.goto(server + "/")
+    page.set_input_files("#ocr-file", files=[upload(name, data, mime)])
+    page.get_by_role("button", name="Recognize text").click()
+    expect(page.locator("#ocr-text")).to_contain_text("quick brown dog", timeout=WAIT)
+    expect(page.locator("#ocr-meta")).to_contain_text("turned 180° clockwise to read")
+    page.wait_for_function(
+        "() => document.getElementById('ocr-image').complete"
+        " && document.getElementById('ocr-image').naturalWidth > 0"
+    )
+    boxes = [tuple(round(v) for v in box) for box in page.evaluate(BOXES_ON_IMAGE)]
+    assert len(boxes) == len(PHOTOTEST) - 1
+    # the image as the browser shows it (upright by its EXIF) is UPSIDE_DOWN: each box is on
+    # the ink of its line there, and together they frame the text
+    for x, y, w, h in boxes:
+        x, y = max(0, x), max(0, y)
+        assert (UPSIDE_DOWN[y : y + h, x : x + w] < 128).mean() > 0.05, (x, y, w, h)
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    assert iou((x0, y0, x1 - x0, y1 - y0), ink_box(UPSIDE_DOWN)) > 0.85
+    screenshot(page, f"ocr-turned-{name.split('.')[0]}")

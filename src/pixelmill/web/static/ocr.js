@@ -1,5 +1,7 @@
 // OCR page: POST /ocr in place (Accept: application/json), then the text, the lines and their
-// boxes drawn over the uploaded image.
+// boxes drawn over the uploaded image. The boxes are in the upload's pixels, upright by its EXIF
+// orientation as the browser shows it, even when the page was read turned (`rotation`): they
+// land on the image as shown.
 import { formData, onSubmit, upload } from "./app.js";
 
 const form = document.getElementById("ocr-form");
@@ -30,6 +32,7 @@ function render(body, file) {
     body.format ? String(body.format).toUpperCase() : null,
     `${lines.length} line${lines.length === 1 ? "" : "s"}`,
     body.engine ? `engine: ${body.engine}` : null,
+    body.rotation ? `turned ${body.rotation}° clockwise to read` : null,
     typeof body.elapsed_ms === "number" ? `${Math.round(body.elapsed_ms)} ms` : null,
   ];
   meta.textContent = facts.filter(Boolean).join(" · ");
