@@ -125,8 +125,8 @@ def orange(response: httpx.Response) -> None:
     assert abs(r - 200) <= 6 and abs(g - 100) <= 6 and abs(b - 50) <= 6, (b, g, r)
 
 
-def portrait_png_of_120x160(response: httpx.Response) -> None:
-    assert response.headers["content-type"] == "image/png"
+def portrait_jpeg_of_120x160(response: httpx.Response) -> None:
+    assert response.headers["content-type"] == "image/jpeg"  # an opaque phone photo: JPEG
     _shape(response, (160, 120))  # the iPhone photo turned upright, halved
 
 
@@ -347,7 +347,7 @@ CASES = [
         "heic-iphone-photo",
         transform(IPHONE_HEIC, "resize=0.5"),
         200,
-        check=portrait_png_of_120x160,
+        check=portrait_jpeg_of_120x160,
     ),
     Case(
         "heic-iphone-photo-to-avif",
