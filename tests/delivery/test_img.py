@@ -3,6 +3,7 @@ many concurrent requests, errors as 4xx."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from tests.api.badinput import jpeg_claiming
 from tests.delivery.conftest import PHOTO, decode, signed
@@ -184,3 +186,56 @@ def test_bad_options_and_inputs(
     response = client.get(signed(options, f"local/{name}"))
     assert response.status_code == status, response.text
     assert named in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        ("image/avif,image/webp,image/apng,image/*,*/*;q=0.8", "image/avif"),  # Chrome
+        ("image/webp,*/*", "image/webp"),
+        ("image/avif;q=0,image/webp", "image/webp"),
+        ("image/png,image/*;q=0.8,*/*;q=0.5", "image/jpeg"),
+        ("", "image/jpeg"),
+    ],
+)
+def test_format_auto_follows_accept(client: TestClient, accept: str, media_type: str) -> None:
+    response = client.get(
+        signed("fit=64x64,format=auto", "local/photos/cat.png"), headers={"Accept": accept}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == media_type
+    assert response.headers["vary"] == "Accept"
+    assert Image.open(io.BytesIO(response.content)).size == (64, 64)
+
+
+def test_format_auto_etags_differ_by_what_accept_picks(client: TestClient) -> None:
+    path = signed("resize=0.3,format=auto", "local/photos/cat.png")
+    avif = client.get(path, headers={"Accept": "image/avif,image/webp,*/*"})
+    also_avif = client.get(path, headers={"Accept": "image/avif"})
+    jpeg = client.get(path, headers={"Accept": "*/*"})
+    assert avif.headers["etag"] == also_avif.headers["etag"]
+    assert also_avif.headers["x-cache"] == "hit"
+    assert jpeg.headers["etag"] != avif.headers["etag"]
+    assert jpeg.headers["content-type"] == "image/jpeg"
+    # without format=auto the answer does not depend on Accept
+    fixed = client.get(
+        signed("resize=0.3", "local/photos/cat.png"), headers={"Accept": "image/avif"}
+    )
+    assert "vary" not in fixed.headers
+
+
+def test_format_auto_keeps_alpha_as_png(client: TestClient, files_root: Path) -> None:
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[10:30, 10:30] = (0, 0, 255, 255)
+    (files_root / "alpha.png").write_bytes(encode(rgba))
+    response = client.get(signed("format=auto", "local/alpha.png"), headers={"Accept": "*/*"})
+    assert response.headers["content-type"] == "image/png"
+    image = decode(response.content)
+    assert image.shape == (40, 40, 4)
+    assert image[0, 0, 3] == 0 and image[20, 20, 3] == 255
+
+
+def test_fit_cover_and_dpr(client: TestClient) -> None:
+    response = client.get(signed("fit=50x50,dpr=2", "local/photos/cat.jpg"))
+    assert response.status_code == 200, response.text
+    assert decode(response.content).shape[:2] == (100, 100)

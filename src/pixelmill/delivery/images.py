@@ -9,7 +9,8 @@ from pixelmill.delivery.cache import Entry
 from pixelmill.errors import InvalidParameter
 from pixelmill.execution.pipeline import Limits, check, choose, transform
 from pixelmill.execution.pools import Pools
-from pixelmill.imaging import pipeline
+from pixelmill.imaging import codec, pipeline
+from pixelmill.imaging.ops import output
 from pixelmill.imaging.pipeline import Step
 
 NONE = "_"  # the options of a URL that asks for no operation
@@ -31,22 +32,20 @@ def normalized(steps: Sequence[Step]) -> str:
 
 def negotiates(steps: Sequence[Step]) -> bool:
     """Whether the chain leaves the format to the request's Accept (`format=auto`)."""
-    asked: str | None = pipeline.output_options(steps).format
-    return asked == "auto"
+    return pipeline.output_options(steps).format == output.AUTO
 
 
 def accepted(accept: str) -> str:
-    """The part of an Accept header `format=auto` depends on: `avif`, `webp` or `` (JPEG, PNG)."""
-    names = {item.split(";")[0].strip().lower() for item in accept.split(",")}
-    if "image/avif" in names:
-        return "avif"
-    if "image/webp" in names:
-        return "webp"
+    """The part of an Accept header `format=auto` depends on (`output.negotiate`): `avif`,
+    `webp`, or `` (JPEG, PNG with alpha, GIF for an animation)."""
+    for name in ("avif", "webp"):
+        if output.names(accept, codec.FORMATS[name].media_type):
+            return name
     return ""
 
 
 async def render(
-    pools: Pools, name: str, data: bytes, steps: Sequence[Step], limits: Limits
+    pools: Pools, name: str, data: bytes, steps: Sequence[Step], limits: Limits, accept: str
 ) -> Entry:
     """Check (header, pixel limits, planned sizes), then run the chain in a worker."""
     item = await pools.run_local(check, name, data, steps, limits)
@@ -55,6 +54,6 @@ async def render(
             f"the options make {len(item.sizes)} images; a delivery URL answers one "
             "(leave split out)"
         )
-    out = choose(item, steps, None, None, "the URL's options", limits.max_animation_pixels)
+    out = choose(item, steps, None, None, "the URL's options", limits.max_animation_pixels, accept)
     (result,) = await pools.run(transform, item, steps, out, limits.png_compression)
     return Entry(out.format.media_type, result)

@@ -80,7 +80,8 @@ async def image(
         settings.url_key_list, signature, f"{options}/{source}", unsafe=settings.url_unsafe
     )
     steps = images.parse_options(options, settings.max_operations)
-    accept = images.accepted(request.headers.get("accept", "")) if images.negotiates(steps) else ""
+    accept_header = request.headers.get("accept", "")
+    accept = images.accepted(accept_header) if images.negotiates(steps) else ""
     found = await _resolve(source, runtime, settings, metrics)
     key = cache_key("img", found.tag, images.normalized(steps), accept)
     headers = _caching(settings, key)
@@ -94,7 +95,12 @@ async def image(
         async with pools.admit(request.is_disconnected):
             data = await asyncio.to_thread(found.read)
             entry = await images.render(
-                pools, f"source {source[:80]!r}", data, steps, Limits.from_settings(settings)
+                pools,
+                f"source {source[:80]!r}",
+                data,
+                steps,
+                Limits.from_settings(settings),
+                accept_header,
             )
         metrics.processed([step.op.name for step in steps], 1)
         return entry
