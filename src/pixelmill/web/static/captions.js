@@ -3,6 +3,7 @@
 import {
   ApiError,
   clearError,
+  deliveredImage,
   formatTime,
   formData,
   getJSON,
@@ -10,6 +11,7 @@ import {
   linkedImage,
   onSubmit,
   showError,
+  signedImages,
   upload,
 } from "./app.js";
 
@@ -120,13 +122,20 @@ function update(node, item) {
 }
 
 async function showImage(thumb, item) {
+  const alt = `Captioned image: ${item.description}`;
+  const source = `captions/${item.id}`;
+  const signed = await signedImages([source]);
+  if (signed) {
+    thumb.replaceChildren(deliveredImage(signed.get(source), alt));
+    return;
+  }
   try {
     let url = images.get(item.id);
     if (!url) {
       url = await imageURL(item.url);
       images.set(item.id, url);
     }
-    thumb.replaceChildren(linkedImage(url, `Captioned image: ${item.description}`));
+    thumb.replaceChildren(linkedImage(url, alt));
   } catch (error) {
     thumb.textContent = error instanceof ApiError ? `image: ${error.message}` : "image unavailable";
   }

@@ -3,11 +3,13 @@
 import {
   ApiError,
   apiKey,
+  deliveredImage,
   formatTime,
   formData,
   imageURL,
   linkedImage,
   onSubmit,
+  signedImages,
   upload,
 } from "./app.js";
 
@@ -60,12 +62,16 @@ function add(event) {
     last.remove();
   }
 
-  imageURL(event.url)
-    .then((url) => {
-      node.querySelector(".thumb").replaceChildren(linkedImage(url, `Photo with ${label} boxed`));
+  const thumb = node.querySelector(".thumb");
+  const alt = `Photo with ${label} boxed`;
+  const source = `faces/${event.id}`;
+  signedImages([source])
+    .then((signed) => {
+      if (signed) return thumb.replaceChildren(deliveredImage(signed.get(source), alt));
+      return imageURL(event.url).then((url) => thumb.replaceChildren(linkedImage(url, alt)));
     })
     .catch((error) => {
-      node.querySelector(".thumb").textContent = error instanceof ApiError ? error.message : "image unavailable";
+      thumb.textContent = error instanceof ApiError ? error.message : "image unavailable";
     });
 }
 
