@@ -28,6 +28,7 @@ from bench.report import ENV, final_line, read, table  # noqa: E402
 BENCHMARKS = [
     "collage",
     "thumbor_peer",
+    "delivery",
     "pipeline",
     "formats",
     "animation",
