@@ -17,7 +17,14 @@ import cv2
 import numpy as np
 import pytest
 
-from pixelmill.imaging.ocr import Engine, Recognition, orientation, recognize, tesseract
+from pixelmill.imaging.ocr import (
+    Engine,
+    Recognition,
+    engines,
+    orientation,
+    recognize,
+    tesseract,
+)
 from pixelmill.imaging.ocr.preprocess import ROTATIONS
 from tests.images import iou
 from tests.ocr_pages import (
@@ -103,6 +110,29 @@ def test_an_upright_page_read_with_confidence_is_read_once(
     monkeypatch.setattr(orientation, "_turn", no_turn)
     result = recognize(page(24), ocr_engine)
     assert result.rotation == 0 and word_errors(TEXT, result.text) <= 1
+
+
+def test_a_turned_page_costs_two_readings_and_a_small_check(
+    ocr_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if ocr_engine == "tesseract":
+        require_osd()
+    read, asked = engines.read, []
+
+    def counted(engine: Engine, gray: np.ndarray, *args: object) -> object:
+        asked.append(gray.size)
+        return read(engine, gray, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engines, "read", counted)
+    image = lying(page(24), 180)
+    assert recognize(image, ocr_engine).rotation == 180
+    whole = [size for size in asked if size >= image.size]
+    sheets = [size for size in asked if size < image.size]
+    assert len(whole) == 2  # as it came, then turned upright
+    if ocr_engine == "tesseract":
+        assert sheets == []  # OSD told the turn
+    else:  # a probe: two sheets of three line pieces, each a fraction of the page
+        assert len(sheets) == 2 and max(sheets) < image.size / 4
 
 
 @pytest.mark.parametrize("rotation", ROTATIONS)

@@ -13,13 +13,17 @@ out its own way:
   glyphs are about 20 px high, the size it reads most reliably (it misreads glyphs under
   14 px, some of them confidently).
 - RapidOCR, and Tesseract when OSD is not installed or cannot tell (too few characters),
-  probe: the longest lines of the first reading, cut out and stacked on a small sheet, are
-  read two ways, turned by 0 and 180° when the lines lie level or by 90 and 270° when they
-  stand up, and the way with more confident characters wins. The sheet holds at most
-  PROBE_LINES lines, so a probe costs a small part of a reading.
+  probe: the middles of the three longest lines of the first reading (each at most 10 times
+  as long as it is thick), cut out and stacked on a small sheet, are read two ways, turned by
+  0 and 180° when the lines lie level or by 90 and 270° when they stand up, and the way with
+  more confident characters wins. On 10 rendered pages (11-32 px text, clean, shaded, noisy,
+  low-contrast, tilted) turned each of the four ways, the probe chose right every time with
+  either engine, the winner scoring 1.45-8 times the loser; it costs 0.2-0.5 s (two small
+  reads), against 0.8 s to read a 8-line page with RapidOCR and 4.5 s for the 300-dpi page.
 
-The page is then read again turned that way, and the reading with more confident characters
-(the sum of confidence × characters) is kept, so a wrong guess never makes a reading worse.
+The page is then read again turned that way. That reading is kept if it looks upright or has
+more confident characters (the sum of confidence × characters) than the first, so a wrong
+guess never makes a reading worse.
 RapidOCR's own 0/180° line classifier (in its wheel) is not used: reading a page with it did
 not make an upside-down page readable (similarity 0.17-0.53 to the text, against 1.0
 upright) and made the upright 300-dpi page worse (0.91).
@@ -58,8 +62,9 @@ OSD_TEXT_PX = 20.0  # glyph height OSD reads at: reliable from 14 px, and faster
 # enlarged at most twice and to at most this many pixels (a photo's specks once made it 60 MP).
 OSD_MAX_PIXELS = 12_000_000
 OSD_MIN_CONFIDENCE = 2.0  # OSD's own score; its right answers scored 4.7-20 on our pages
-PROBE_LINES = 4  # the longest lines of a page, a piece of each read both ways
-PROBE_LENGTH = 12  # a piece at most this many times as long as its line is thick
+PROBE_LINES = 3  # the longest lines of a page, a piece of each read both ways
+PROBE_LENGTH = 10  # a piece at most this many times as long as its line is thick
+PROBE_THICKNESS = 2.5  # and at most this many glyph heights thick
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,17 +164,18 @@ def _probe(first: Reading, engine: Engine, lang: tuple[str, ...], threads: int) 
 
 
 def _sheet(page: np.ndarray, lines: list[Line], turn: int) -> np.ndarray:
-    """A piece of each line (its middle, at most PROBE_LENGTH times as long as it is thick,
-    with a margin) cut out of `page`, turned by `turn`, one under another on the page's paper."""
+    """The middle of each line cut out of `page` with a margin, turned by `turn`, the pieces
+    one under another on the page's paper."""
     paper = int(np.median(page))
+    glyphs = text_height(page)
     pieces = []
     for line in lines:
         x, y, w, h = line.box
+        if w < h:  # a line standing up: its length runs down
+            y, h, x, w = _piece(y, h, x, w, glyphs)
+        else:
+            x, w, y, h = _piece(x, w, y, h, glyphs)
         margin = max(4, round(0.3 * min(w, h)))
-        if w >= h and w > PROBE_LENGTH * h:
-            x, w = x + (w - PROBE_LENGTH * h) // 2, PROBE_LENGTH * h
-        elif h > w and h > PROBE_LENGTH * w:
-            y, h = y + (h - PROBE_LENGTH * w) // 2, PROBE_LENGTH * w
         piece = page[max(0, y - margin) : y + h + margin, max(0, x - margin) : x + w + margin]
         if piece.size:
             pieces.append(cv2.rotate(piece, ROTATE_CODES[turn]) if turn else piece)
@@ -182,6 +188,20 @@ def _sheet(page: np.ndarray, lines: list[Line], turn: int) -> np.ndarray:
         right = width - piece.shape[1]
         rows.append(cv2.copyMakeBorder(piece, 0, gap, 0, right, cv2.BORDER_CONSTANT, value=paper))
     return np.vstack(rows)
+
+
+def _piece(
+    start: int, length: int, side: int, thickness: int, glyphs: float | None
+) -> tuple[int, int, int, int]:
+    """The middle of a line along its length and across it: at most PROBE_THICKNESS glyphs
+    thick (a tilted line's box holds parts of its neighbours) and PROBE_LENGTH times as long."""
+    if glyphs is not None and thickness > PROBE_THICKNESS * glyphs:
+        keep = max(1, round(PROBE_THICKNESS * glyphs))
+        side, thickness = side + (thickness - keep) // 2, keep
+    keep = PROBE_LENGTH * thickness
+    if length > keep:
+        start, length = start + (length - keep) // 2, keep
+    return start, length, side, thickness
 
 
 def _level(line: Line) -> bool:
