@@ -32,6 +32,7 @@ BENCHMARKS = [
     "pipeline",
     "formats",
     "animation",
+    "smartcrop",
     "captions",
     "faces_ws",
     "ocr",

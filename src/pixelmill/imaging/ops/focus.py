@@ -5,9 +5,10 @@
 - compass points and `center` (no pixel looked at), a focal point `fp:x:y` (fractions of width
   and height; the window is centred on it as far as the image allows);
 - `face`: OpenCV's face detector (imaging/ops/faces.py) on a copy reduced to at most
-  FACE_SIDE px. The window keeps the union of every face whole when it can hold it (with a
-  margin around the faces when that fits too), and is centred on the largest face otherwise.
-  No face: `smart`.
+  FACE_SIDE px (and, when it finds none on a larger image, on one of SMALL_FACE_SIDE px).
+  The window keeps the union of every face whole when it can hold it (with a margin around
+  the faces when that fits too), and is centred on the largest face otherwise. No face:
+  `smart`.
 - `smart`: a saliency map on a copy reduced to at most SMART_SIDE px, as libvips' attention
   crop does: edges (Laplacian of the luma), saturation and skin-tone likelihood, summed; the
   window with the largest sum (an integral image gives every window's sum at once), ties going
@@ -45,6 +46,7 @@ _FOCAL = re.compile(rf"fp:({_FRACTION}):({_FRACTION})")
 
 FACE_SIDE = 640  # the detector's copy: Haar finds faces of 20 px and more on it
 FACE_MIN_SIZE = 20  # the cascade's own window, in pixels of that copy
+SMALL_FACE_SIDE = 1280  # the second look, for faces under 2% of a large image's long side
 # Margin kept around the faces' union when the window holds it: a detector's box runs from
 # the brows to the mouth, the head is larger (hair above, chin below).
 FACE_MARGIN = (0.25, 0.45, 0.25, 0.3)  # left, top, right, bottom, in face widths/heights
@@ -91,11 +93,15 @@ def origin(image: np.ndarray, window: Size, gravity: str) -> tuple[int, int]:
 
 
 def faces_in(image: np.ndarray) -> list[Box]:
-    """The faces of `image`, found on a copy at most FACE_SIDE px long, in image pixels."""
+    """The faces of `image`, found on a copy at most FACE_SIDE px long, in image pixels; when
+    that copy shows none and the image is larger, once more on one SMALL_FACE_SIDE px long,
+    where a face too small for the first copy is still the cascade's 20 px."""
     width, height = size_of(image)
-    scale = min(1.0, FACE_SIDE / max(width, height))
-    small = _reduced(image, scale)
-    found: list[Face] = detect(small, FacesParams(min_size=FACE_MIN_SIZE))
+    for side in (FACE_SIDE, SMALL_FACE_SIDE):
+        scale = min(1.0, side / max(width, height))
+        found: list[Face] = detect(_reduced(image, scale), FacesParams(min_size=FACE_MIN_SIZE))
+        if found or scale == 1.0:
+            break
     return [
         Box(f.x / scale, f.y / scale, (f.x + f.width) / scale, (f.y + f.height) / scale)
         for f in found
