@@ -53,8 +53,11 @@ def test_unsafe_is_served_when_allowed(tmp_path: Path) -> None:
     (settings.files_root_path / "a.png").write_bytes(encode(PHOTO))
     with TestClient(create_app(settings)) as client:
         assert client.get("/img/unsafe/_/local/a.png").status_code == 200
-        # with no key configured, a signature cannot verify
+        # with no key configured, a signature cannot verify, and nothing is signed
         assert client.get(signed("_", "local/a.png")).status_code == 403
+        refused = client.post("/v1/urls", json=[{"source": "local/a.png"}])
+        assert refused.status_code == 403
+        assert "PIXELMILL_URL_KEYS" in refused.json()["detail"]
 
 
 def test_signatures_are_base64url_of_hmac_sha256() -> None:

@@ -22,7 +22,7 @@ from pixelmill.config import Settings
 from pixelmill.delivery import images, signing, sources
 from pixelmill.delivery.cache import Entry
 from pixelmill.delivery.results import Results, cache_key
-from pixelmill.errors import PixelmillError, Unavailable
+from pixelmill.errors import Forbidden, PixelmillError
 from pixelmill.execution.pipeline import Limits
 from pixelmill.imaging import codec
 
@@ -133,7 +133,7 @@ class SignedUrl(BaseModel):
     summary="Sign delivery URLs (for a web app's back end)",
     responses={
         422: {"description": "A bad option or source"},
-        503: {"description": "No signing key is configured"},
+        403: {"description": "This server signs no URLs: no key is configured"},
     },
 )
 async def sign_urls(
@@ -143,7 +143,7 @@ async def sign_urls(
     """Each `{options, source}` with its signed path, signed with the first URL key."""
     keys = settings.url_key_list
     if not keys:
-        raise Unavailable("no URL signing key is configured: set PIXELMILL_URL_KEYS")
+        raise Forbidden("this server signs no URLs: PIXELMILL_URL_KEYS is not set")
     signed = []
     for item in items:
         sources.check_form(item.source)

@@ -82,7 +82,7 @@ export function linkedImage(url, alt) {
 // Thumbnails through signed delivery URLs (/img): the server signs them (POST /v1/urls) and
 // the browser loads them straight, cached by it and by any CDN, picking 1x or 2x by the
 // screen (srcset) and AVIF or WebP by its Accept (format=auto). A server with no URL keys
-// signs nothing (503): the pages then show the stored images as before.
+// signs nothing (403): the pages then show the stored images as before.
 const THUMB = "320x240:inside";
 let signing = true;
 
@@ -102,7 +102,7 @@ export async function signedImages(sources) {
   } catch {
     return null;
   }
-  if (response.status === 503) signing = false; // no URL keys: stop asking
+  if (response.status === 403) signing = false; // no URL keys: stop asking
   if (!response.ok) return null;
   const paths = (await response.json()).map((item) => item.path);
   const signed = new Map();
