@@ -241,6 +241,35 @@ class Settings(BaseSettings):
         description="Operations in one chain (`/pipeline`, `/v1/transform`, `pixelmill run`): 422.",
     )
 
+    # remote sources (`url/…` in /img and /info)
+    source_hosts: str = Field(
+        "",
+        description="Hosts remote sources may come from, comma-separated: `host` (the default "
+        "port of http or https) or `host:port`. A host must resolve to public addresses; a "
+        "loopback, private or link-local one (169.254.169.254) only when listed itself too "
+        "(`10.0.0.5:9000`). Redirects are followed only within the list.",
+        json_schema_extra={"unset": "empty: no remote sources"},
+    )
+    source_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Longest a remote source may take, name lookup to last byte: 504.",
+    )
+    source_max_bytes: int = Field(
+        25 * MiB,
+        ge=1,
+        description="Largest remote source, counted as it arrives: 413 (an image whose header "
+        "states more than `max_pixels` is refused before the rest arrives).",
+    )
+
+    @field_validator("source_hosts")
+    @classmethod
+    def _source_hosts_are_hosts(cls, value: str) -> str:
+        from pixelmill.delivery.remote import parse_hosts  # httpx, only when the list is set
+
+        parse_hosts(value)
+        return value
+
     # execution
     process_workers: int | None = Field(
         None, ge=1, description="Worker processes.", json_schema_extra={"unset": "CPUs available"}

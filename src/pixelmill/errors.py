@@ -8,10 +8,13 @@
     ├── TooLarge (413)              over the byte or pixel limit
     ├── UnsupportedImage (415)      not an image we can decode
     ├── Busy (429)                  this process has as much work in flight as it may take
-    └── Unavailable (503)           a component (worker pool, queue, database) is down, the
-        │                           queue is full, or the work took longer than its timeout
-        └── Stopped (503)           a worker stopped a chain between two steps: its request's
-                                    deadline passed or its client left
+    ├── BadGateway (502)            a remote source failed: bad status, broken connection,
+    │                               a redirect the source hosts do not allow
+    ├── Unavailable (503)           a component (worker pool, queue, database) is down, the
+    │   │                           queue is full, or the work took longer than its timeout
+    │   └── Stopped (503)           a worker stopped a chain between two steps: its request's
+    │                               deadline passed or its client left
+    └── GatewayTimeout (504)        a remote source took longer than its time limit
 
 The message is what the client sees as `detail`; it must say what is wrong and never hold a
 traceback or an internal path outside the user's own. Errors cross process boundaries
@@ -59,12 +62,20 @@ class Busy(PixelmillError):
     status_code = 429
 
 
+class BadGateway(PixelmillError):
+    status_code = 502
+
+
 class Unavailable(PixelmillError):
     status_code = 503
 
 
 class Stopped(Unavailable):
     pass
+
+
+class GatewayTimeout(PixelmillError):
+    status_code = 504
 
 
 RETRYABLE = (Busy, Unavailable)  # answered with `Retry-After`

@@ -19,18 +19,19 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pixelmill.config import Settings
-from pixelmill.errors import InvalidParameter, NotFound, TooLarge
+from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.imaging import codec
 from pixelmill.services.resources import Resources
 from pixelmill.storage import paths
 
 KINDS = ("local", "captions", "faces", "s3", "url")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,19 +106,15 @@ def _s3(key: str, resources: Resources) -> Source:
 
 async def _remote(encoded: str, settings: Settings) -> Source:
     try:
+        if not _BASE64URL.fullmatch(encoded):
+            raise ValueError(encoded)
         url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     except (binascii.Error, ValueError):
         raise InvalidParameter("url/…: not the base64url of a URL") from None
-    try:
-        from pixelmill.delivery.remote import fetch
-    except ImportError:  # the remote helper's module has not landed
-        raise NotFound("remote sources (url/…) are not available in this version") from None
-    if inspect.iscoroutinefunction(fetch):
-        data, validator = await fetch(url, settings)
-    else:
-        data, validator = await asyncio.to_thread(fetch, url, settings)
-    if len(data) > settings.max_upload_bytes:
-        raise TooLarge(f"the remote image is over {settings.max_upload_bytes:,} bytes")
+    from pixelmill.delivery.remote import fetch  # httpx, only for remote sources
+
+    fetched = await asyncio.to_thread(fetch, url, settings)
+    data = fetched.data
     # without a validator upstream, the bytes themselves are the version
-    version = validator or "sha256:" + hashlib.sha256(data).hexdigest()
+    version = fetched.validator or "sha256:" + hashlib.sha256(data).hexdigest()
     return Source(f"url:{url}", version, lambda: data)
