@@ -273,7 +273,9 @@ OPERATIONS: dict[str, Operation] = {
             "format",
             FormatParams,
             None,
-            "Output step: encode the result as png, jpeg, webp, avif or gif.",
+            "Output step: encode the result as png, jpeg, webp, avif or gif; `auto` picks from "
+            "the request's Accept (AVIF, else WebP, else JPEG, PNG with alpha) and the answer "
+            "carries `Vary: Accept`.",
             primary="format",
         ),
         Operation(
