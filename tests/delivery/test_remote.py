@@ -349,7 +349,7 @@ def test_an_upstream_that_never_answers_is_cut_off_at_the_time_limit(
     started = time.monotonic()
     with pytest.raises(GatewayTimeout):
         fetch(server.url("/slow"), settings(f"127.0.0.1:{server.port}", source_timeout_seconds=0.5))
-    assert 0.4 < time.monotonic() - started < 1.5
+    assert 0.4 < time.monotonic() - started < 3  # of the 30 s the upstream would take
 
 
 def test_an_upstream_that_trickles_is_cut_off_at_the_total_time_limit(
@@ -369,7 +369,7 @@ def test_an_upstream_that_trickles_is_cut_off_at_the_total_time_limit(
         fetch(
             server.url("/trickle"), settings(f"127.0.0.1:{server.port}", source_timeout_seconds=0.5)
         )
-    assert 0.4 < time.monotonic() - started < 1.5
+    assert 0.4 < time.monotonic() - started < 3  # of the 30 s the upstream would take
     assert server.sent > 100  # it was sending all along
 
 
