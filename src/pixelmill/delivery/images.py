@@ -1,4 +1,5 @@
-"""What `/img` computes on a miss: the URL's chain on the source's bytes, one image out."""
+"""What `/img` and `/info` compute on a miss: the URL's chain on the source's bytes (one image
+out), or the image's facts as JSON."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pixelmill.delivery.cache import Entry
 from pixelmill.errors import InvalidParameter
 from pixelmill.execution.pipeline import Limits, check, choose, transform
 from pixelmill.execution.pools import Pools
-from pixelmill.imaging import codec, pipeline
+from pixelmill.imaging import codec, info, pipeline
 from pixelmill.imaging.ops import output
 from pixelmill.imaging.pipeline import Step
 
@@ -57,3 +58,16 @@ async def render(
     out = choose(item, steps, None, None, "the URL's options", limits.max_animation_pixels, accept)
     (result,) = await pools.run(transform, item, steps, out, limits.png_compression)
     return Entry(out.format.media_type, result)
+
+
+def describe(name: str, data: bytes, limits: Limits) -> bytes:
+    """In a worker: the limits checked from the header, then `info.describe` as JSON."""
+    codec.check_bytes(len(data), limits.max_bytes, name)
+    header = codec.sniff(
+        data,
+        max_pixels=limits.max_pixels,
+        name=name,
+        max_animation_pixels=limits.max_animation_pixels,
+    )
+    facts = info.describe(data, header, name=name)
+    return json.dumps(facts, separators=(",", ":")).encode()

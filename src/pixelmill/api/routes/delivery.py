@@ -27,6 +27,7 @@ from pixelmill.execution.pipeline import Limits
 from pixelmill.imaging import codec
 
 router = APIRouter(tags=["delivery"])
+INFO_VERSION = "info-1"  # part of /info's cache keys: change it when the facts change
 
 SIGNATURE = Path(
     description="base64url (no padding) of HMAC-SHA256(key, `{options}/{source}`), or `unsafe` "
@@ -104,6 +105,72 @@ async def image(
             )
         metrics.processed([step.op.name for step in steps], 1)
         return entry
+
+    entry, hit = await results_of(request).get_or_make(key, make)
+    status = "hit" if hit else "miss"
+    headers["X-Cache"] = status
+    metrics.delivered(status, time.perf_counter() - started, len(entry.data))
+    return Response(entry.data, media_type=entry.media_type, headers=headers)
+
+
+class Info(BaseModel):
+    """What `/info` answers (imaging/info.py)."""
+
+    width: int = Field(description="Upright width, in pixels")
+    height: int = Field(description="Upright height, in pixels")
+    format: str = Field(examples=["jpeg"])
+    orientation: int = Field(description="The EXIF orientation the file states (1: none)")
+    has_alpha: bool
+    icc: str | None = Field(description="The ICC profile's description, or null")
+    animated: bool
+    frames: int
+    faces: list[dict[str, int]] = Field(description="`{x, y, width, height}` in upright pixels")
+    dominant_color: str = Field(examples=["#3a6ea5"])
+    blurhash: str = Field(description="A placeholder, 4×3 components", examples=["LEHV6nWB2yk8"])
+
+
+@router.get(
+    "/info/{signature}/{source:path}",
+    summary="Facts of an image through a signed URL, cached",
+    response_model=Info,
+    responses={
+        304: {"description": "`If-None-Match` names the current ETag; no body"},
+        403: {"description": "A wrong, missing or truncated signature; a path outside the root"},
+        404: {"description": "The source does not exist"},
+        413: {"description": "The source is over the byte or pixel limit"},
+        415: {"description": "The source is not a decodable image"},
+        422: {"description": "A malformed source"},
+        502: {"description": "A remote source failed"},
+        504: {"description": "A remote source did not answer in time"},
+        **CPU_ERRORS,
+    },
+)
+async def image_info(
+    request: Request,
+    settings: SettingsDep,
+    runtime: RuntimeDep,
+    pools: PoolsDep,
+    metrics: MetricsDep,
+    signature: Annotated[str, Path(description="Signs `info/{source}`", examples=["unsafe"])],
+    source: Annotated[str, SOURCE],
+) -> Response:
+    """Size, format, orientation, alpha, ICC, frames, faces, dominant colour and blurhash;
+    computed on a reduced copy once per version of the source, then cached like images."""
+    started = time.perf_counter()
+    signing.verify(settings.url_key_list, signature, f"info/{source}", unsafe=settings.url_unsafe)
+    found = await _resolve(source, runtime, settings, metrics)
+    key = cache_key("info", found.tag, INFO_VERSION)
+    headers = _caching(settings, key)
+    if _matches(request.headers.get("if-none-match"), headers["ETag"]):
+        metrics.delivered("revalidated", time.perf_counter() - started)
+        return Response(status_code=304, headers=headers)
+
+    async def make() -> Entry:
+        async with pools.admit(request.is_disconnected):
+            data = await asyncio.to_thread(found.read)
+            name = f"source {source[:80]!r}"
+            facts = await pools.run(images.describe, name, data, Limits.from_settings(settings))
+        return Entry("application/json", facts)
 
     entry, hit = await results_of(request).get_or_make(key, make)
     status = "hit" if hit else "miss"
