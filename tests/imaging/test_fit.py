@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.execution.pipeline import Limits, check, transform
+from pixelmill.execution.pipeline import Limits, check, choose, transform
 from pixelmill.imaging import codec, pipeline
 from pixelmill.imaging.ops.output import Output
 from tests.images import encode, photo
@@ -208,3 +210,20 @@ def test_a_fit_decodes_a_jpeg_at_an_eighth(monkeypatch: pytest.MonkeyPatch) -> N
         300,
         3,
     )
+
+
+def test_an_animation_is_fitted_frame_by_frame() -> None:
+    frames = [Image.fromarray(np.full((60, 90, 3), level, np.uint8)) for level in (40, 120, 200)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    steps = pipeline.parse(["fit=30x30:cover:west"])
+    item = check("a.gif", buffer.getvalue(), steps, LIMITS)
+    out = choose(item, steps, None, None, "test")
+    (result,) = transform(item, steps, out, 1)
+    with Image.open(io.BytesIO(result)) as gif:
+        assert gif.n_frames == 3 and gif.size == (30, 30)
+        levels = []
+        for index in range(3):
+            gif.seek(index)
+            levels.append(int(np.asarray(gif.convert("L")).mean()))
+    assert all(abs(level - want) <= 2 for level, want in zip(levels, (40, 120, 200), strict=True))
