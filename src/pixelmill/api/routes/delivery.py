@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pixelmill.api.deps import MetricsDep, PoolsDep, RuntimeDep, SettingsDep
 from pixelmill.api.metrics import RequestMetrics
@@ -184,9 +184,11 @@ class UrlRequest(BaseModel):
     source: str = Field(description="`local/<path>`, `captions/<id>`, ...")
     info: bool = Field(False, description="Sign the `/info` URL of the source instead")
 
-    model_config = {
-        "json_schema_extra": {"examples": [{"options": "resize=0.5", "source": "local/cat.jpg"}]}
-    }
+    model_config = ConfigDict(
+        strict=True,  # `"info": "no"` is a 422, not a guess
+        extra="forbid",
+        json_schema_extra={"examples": [{"options": "resize=0.5", "source": "local/cat.jpg"}]},
+    )
 
 
 class SignedUrl(BaseModel):
