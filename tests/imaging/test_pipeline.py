@@ -94,8 +94,8 @@ def test_accepted_chains(items: list[Any], normalized: list[dict[str, Any]]) -> 
         (["quality"], "quality: Field required"),
         (
             ["format=bmp"],
-            "operation 1 \\(format\\): format: Input should be 'png', 'jpeg', 'webp', 'gif' or "
-            "'avif'",
+            "operation 1 \\(format\\): format: Input should be 'png', 'jpeg', 'webp', 'gif', "
+            "'avif' or 'auto'",
         ),
         (["format"], "format: Field required"),
         (

@@ -35,11 +35,11 @@ from pydantic import Field, field_validator
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import codec
-from pixelmill.imaging.codec import OutputFormat
 from pixelmill.imaging.ops import OpParams
 
 AUTO: Literal["auto"] = "auto"
-Asked = OutputFormat | Literal["auto"]
+# one Literal, not a union with OutputFormat: pydantic then names every choice in one sentence
+Asked = Literal["png", "jpeg", "webp", "gif", "avif", "auto"]
 
 
 class FormatParams(OpParams):
