@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import math
 import statistics
 import subprocess
 import sys
@@ -185,7 +186,11 @@ def whole(scene: Scene, window: tuple[int, int], at: tuple[int, int]) -> bool:
     )
 
 
-Placer = Callable[[Scene, tuple[int, int], tuple[int, int]], tuple[int, int] | None]
+# where a crop landed: its top-left corner (the window as planned), or its whole box
+Placer = Callable[
+    [Scene, tuple[int, int], tuple[int, int]],
+    tuple[int, int] | tuple[int, int, int, int] | None,
+]
 
 
 @dataclass
@@ -207,11 +212,14 @@ def measure(made: list[Scene], place: Placer) -> Tally:
             window = window_of(scene, box)
             if not feasible(scene, window):
                 continue
-            at = place(scene, box, window)
-            if at is None:
+            placed = place(scene, box, window)
+            if placed is None:
                 continue
+            at = placed[:2]
+            if len(placed) == 4:  # a crop of its own size (thumbor rounds up)
+                window = (placed[2], placed[3])
             tally.feasible += 1
-            if whole(scene, window, at):
+            if whole(scene, window, (at[0], at[1])):
                 tally.kept += 1
             else:
                 assert tally.missed is not None
@@ -258,7 +266,7 @@ def thumbor_placer(url: str, folder: Path) -> Placer:
 
     def place(
         scene: Scene, box: tuple[int, int], window: tuple[int, int]
-    ) -> tuple[int, int] | None:
+    ) -> tuple[int, int, int, int] | None:
         name = f"{scene.name}.jpg".replace(" ", "").replace("(", "").replace(")", "")
         name = name.replace(",", "_")
         if name not in written:
@@ -269,31 +277,46 @@ def thumbor_placer(url: str, folder: Path) -> Placer:
             print(f"thumbor answered {response.status_code} for {name}", flush=True)
             return None
         out = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
-        return locate(scene.image, out, window)
+        height, width = scene.image.shape[:2]
+        theirs = thumbor_window((width, height), box)
+        return (*locate(scene.image, out, theirs), *theirs)
 
     return place
 
 
+def thumbor_window(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The part of the image thumbor 7.8 crops before scaling (transformer.auto_crop): the
+    short side rounded, the long one rounded up."""
+    width, height = size
+    if box[0] / width > box[1] / height:
+        return width, round(width * box[1] / box[0])
+    return math.ceil(box[0] * height / box[1]), height
+
+
 def locate(source: np.ndarray, out: np.ndarray, window: tuple[int, int]) -> tuple[int, int]:
-    """Where `out` (a crop of `source` of `window`'s size, scaled) was cut: coarse at a
-    quarter of the size, then refined at full size within a few pixels."""
-    gray = cv2.cvtColor(source, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    crop = cv2.resize(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), window, interpolation=cv2.INTER_CUBIC)
-    crop = crop.astype(np.float32)
-    small = cv2.resize(gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
-    template = cv2.resize(crop, (small.shape[1] - (gray.shape[1] - window[0]) // 4,
-                                 small.shape[0] - (gray.shape[0] - window[1]) // 4),
-                          interpolation=cv2.INTER_AREA)  # fmt: skip
-    scores = cv2.matchTemplate(small, template, cv2.TM_CCOEFF_NORMED)
-    _, _, _, (cx, cy) = cv2.minMaxLoc(scores)
-    best, found = -2.0, (cx * 4, cy * 4)
+    """Where `out` (a crop of `source` of `window`'s size, scaled) was cut. The crop spans
+    the whole image one way, so one coordinate is free: found coarsely by matching `out`
+    against a quarter-size source, then exactly by scaling each candidate crop within 12 px
+    of it to `out`'s size and keeping the one nearest `out`."""
+    gray = cv2.cvtColor(source, cv2.COLOR_BGR2GRAY)
+    target = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).astype(np.float32)
     height, width = gray.shape
-    for y in range(max(0, cy * 4 - 6), min(height - window[1], cy * 4 + 6) + 1):
-        for x in range(max(0, cx * 4 - 6), min(width - window[0], cx * 4 + 6) + 1):
-            part = gray[y : y + window[1], x : x + window[0]]
-            score = -float(np.abs(part - crop).mean())
-            if score > best:
-                best, found = score, (x, y)
+    small = cv2.resize(gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    size = (small.shape[1] - (width - window[0]) // 4, small.shape[0] - (height - window[1]) // 4)
+    template = cv2.resize(out, size, interpolation=cv2.INTER_AREA)
+    scores = cv2.matchTemplate(small, cv2.cvtColor(template, cv2.COLOR_BGR2GRAY), cv2.TM_CCOEFF)
+    _, _, _, (cx, cy) = cv2.minMaxLoc(scores)
+    free_x = window[0] < width
+    start = (cx if free_x else cy) * 4
+    last = (width - window[0]) if free_x else (height - window[1])
+    best, found = float("inf"), (0, 0)
+    for offset in range(max(0, start - 12), min(last, start + 12) + 1):
+        x, y = (offset, 0) if free_x else (0, offset)
+        crop = gray[y : y + window[1], x : x + window[0]]
+        scaled = cv2.resize(crop, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
+        difference = float(np.abs(scaled.astype(np.float32) - target).mean())
+        if difference < best:
+            best, found = difference, (x, y)
     return found
 
 
@@ -325,10 +348,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a fifth of the set")
     parser.add_argument("--no-thumbor", action="store_true", help="pixelmill only")
+    parser.add_argument("--thumbor-only", action="store_true", help="thumbor only (no figure)")
     args = parser.parse_args()
     made = scenes(args.quick)
     print(f"{len(made)} scenes, {len(BOXES)} cover boxes each", flush=True)
     figure = "face-aware cover crops keeping every face whole (share of feasible crops)"
+    if args.thumbor_only:
+        with tempfile.TemporaryDirectory(prefix="pixelmill-smartcrop-") as tmp:
+            images = Path(tmp) / "images"
+            images.mkdir()
+            with thumbor_server(images, Path(tmp)) as url:
+                theirs = measure(made, thumbor_placer(url, images))
+        print(f"thumbor smart:   {theirs.kept}/{theirs.feasible} = {theirs.share:.1%}")
+        for missed in theirs.missed or []:
+            print(f"  thumbor missed: {missed}")
+        return 0
     with faces_found_once() as seconds:
         face = measure(made, ours("face"))
     took = statistics.median(seconds)
