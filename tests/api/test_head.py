@@ -3,23 +3,46 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import fastapi.routing
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from pixelmill.api import create_app
 from pixelmill.api.head import HeadAsGetMiddleware
+from pixelmill.config import Settings
+from pixelmill.delivery.signing import sign
 from tests.images import encode, photo
 
 JPEG = encode(photo(160, 120, seed=3), ".jpg", quality=90)
 # files under the mounts, which are not routes of their own
 FILES = ["/static/app.css", "/static/favicon.svg", "/docs/static/swagger-ui.css"]
 VARYING = {"/metrics"}  # its body counts the requests, this GET among them
+URL_KEY = "head-test-key"
+# the delivery routes, on a real file under the files root, signed
+SIGNED = {
+    "/img/{signature}/{options}/{source:path}": ("fit=40x30", "local/photo.jpg"),
+    "/info/{signature}/{source:path}": ("info", "local/photo.jpg"),
+}
+
+
+@pytest.fixture(scope="module")
+def client(module_dirs: Any) -> Iterator[TestClient]:
+    """The app with a URL signing key and a photo under its files root."""
+    settings = Settings(
+        data_dir=module_dirs / "data", results_dir=module_dirs / "results", url_keys=URL_KEY
+    )
+    settings.files_root_path.mkdir(parents=True, exist_ok=True)
+    (settings.files_root_path / "photo.jpg").write_bytes(JPEG)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
 
 
 def get_paths(app: FastAPI) -> list[str]:
@@ -37,7 +60,14 @@ def wait_done(client: TestClient, path: str, timeout: float = 60) -> None:
 
 
 def fill(client: TestClient, path: str) -> str:
-    """PATH with its `{id}` that of a real image: a caption, or a faces upload."""
+    """PATH with its `{id}` that of a real image (a caption, or a faces upload), or its
+    signature, options and source those of a signed delivery URL."""
+    if path in SIGNED:
+        options, source = SIGNED[path]
+        signed = f"{options}/{source}"
+        if options == "info":
+            return f"/info/{sign(URL_KEY, signed)}/{source}"
+        return f"/img/{sign(URL_KEY, signed)}/{signed}"
     if "{id}" not in path:
         return path
     if path.startswith("/api/images/"):
