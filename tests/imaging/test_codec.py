@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import resource
 import struct
+import subprocess
+import sys
 import zlib
 
 import cv2
@@ -167,3 +169,32 @@ def test_a_png_over_the_limit_is_refused_from_its_header_without_decoding(
     small = pil_bytes(Image.new("RGB", (300, 200)), "PNG")
     assert codec.sniff(small, max_pixels=50_000_000).width == 300
     assert loads == []  # neither was decoded to be sniffed
+
+
+def test_a_png_chunk_claiming_gigabytes_costs_no_memory() -> None:
+    """OpenCV 4.14's PNG reader allocates what a chunk's length claims before reading it:
+    such a PNG goes to Pillow, which reads in blocks, and decodes as far as its data goes."""
+    good = encode(photo(64, 48, seed=9))
+    idat = good.index(b"IDAT") - 4
+    damaged = good[:idat] + (0xAA4C1FF1).to_bytes(4, "big") + good[idat + 4 :]
+    script = (
+        "import resource, sys\n"
+        "from pixelmill.imaging import codec\n"
+        "data = sys.stdin.buffer.read()\n"
+        "info = codec.sniff(data, max_pixels=4_000_000)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    shape = codec.decode(data, info, 'color').shape\n"
+        "except Exception as exc:\n"
+        "    shape = type(exc).__name__\n"
+        "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+        "print(info.plain, shape, grown // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=damaged, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    plain, *shape, grown_mb = done.stdout.decode().split()
+    assert plain == "False", shape  # not OpenCV's fast path
+    assert int(grown_mb) < 100, f"decoding grew memory by {grown_mb} MB"
+    assert codec.sniff(good, max_pixels=4_000_000).plain  # a whole PNG still takes it
