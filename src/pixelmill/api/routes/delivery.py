@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import Response
@@ -44,6 +44,19 @@ SOURCE = Path(
 )
 
 
+# what both delivery routes answer besides their 200 and 422
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    304: {"description": "`If-None-Match` names the current ETag; no body"},
+    403: {"description": "A wrong, missing or truncated signature; a path outside the root"},
+    404: {"description": "The source does not exist"},
+    413: {"description": "The source is over the byte or pixel limit"},
+    415: {"description": "The source is not a decodable image"},
+    502: {"description": "A remote source failed"},
+    504: {"description": "A remote source did not answer in time"},
+    **CPU_ERRORS,
+}
+
+
 @router.get(
     "/img/{signature}/{options}/{source:path}",
     summary="An image through a signed URL, cached",
@@ -54,15 +67,8 @@ SOURCE = Path(
             "`Vary: Accept` with `format=auto`",
             "content": {fmt.media_type: {} for fmt in codec.FORMATS.values()},
         },
-        304: {"description": "`If-None-Match` names the current ETag; no body"},
-        403: {"description": "A wrong, missing or truncated signature; a path outside the root"},
-        404: {"description": "The source does not exist"},
-        413: {"description": "The source is over the byte or pixel limit"},
-        415: {"description": "The source is not a decodable image"},
+        **_ANSWERS,
         422: {"description": "A bad option (named), or a malformed source"},
-        502: {"description": "A remote source failed"},
-        504: {"description": "A remote source did not answer in time"},
-        **CPU_ERRORS,
     },
 )
 async def image(
@@ -134,15 +140,8 @@ class Info(BaseModel):
     summary="Facts of an image through a signed URL, cached",
     response_model=Info,
     responses={
-        304: {"description": "`If-None-Match` names the current ETag; no body"},
-        403: {"description": "A wrong, missing or truncated signature; a path outside the root"},
-        404: {"description": "The source does not exist"},
-        413: {"description": "The source is over the byte or pixel limit"},
-        415: {"description": "The source is not a decodable image"},
+        **_ANSWERS,
         422: {"description": "A malformed source"},
-        502: {"description": "A remote source failed"},
-        504: {"description": "A remote source did not answer in time"},
-        **CPU_ERRORS,
     },
 )
 async def image_info(
