@@ -34,8 +34,17 @@ def images_seen(page: Page) -> list[Response]:
     return seen
 
 
+def signing_asked(page: Page) -> list[str]:
+    """Requests the page makes to sign URLs itself: none, the server signs them."""
+    asked: list[str] = []
+    page.on(
+        "request", lambda request: asked.append(request.url) if "/v1/urls" in request.url else None
+    )
+    return asked
+
+
 def test_captions_gallery_uses_signed_delivery_urls(page: Page, signing_server: str) -> None:
-    seen = images_seen(page)
+    seen, asked = images_seen(page), signing_asked(page)
     page.goto(signing_server + "/ui/captions")
     page.set_input_files(
         "#caption-image", files=[upload("street.png", photo_png(640, 480), "image/png")]
@@ -54,12 +63,14 @@ def test_captions_gallery_uses_signed_delivery_urls(page: Page, signing_server: 
     assert seen and all(response.status == 200 for response in seen)
     assert seen[0].headers["content-type"] == "image/avif"  # Chromium's Accept names AVIF
     assert "/_/captions/" in (item.locator("a").get_attribute("href") or "")
+    assert asked == []
 
 
 def test_faces_feed_uses_2x_on_a_dense_screen(
     open_page: Callable[..., Page], signing_server: str
 ) -> None:
     page = open_page(device_scale_factor=2)
+    asked = signing_asked(page)
     page.goto(signing_server + "/ui/faces")
     expect(page.locator("#feed-state")).to_have_attribute("data-state", "connected")
     page.set_input_files(
@@ -74,3 +85,4 @@ def test_faces_feed_uses_2x_on_a_dense_screen(
     # dpr=2 doubles the box to 640x480, shrunk to the 512x512 source keeping its shape
     # (512x384); the face photo inside it is 384x384 pixels, 192x192 CSS pixels at 2x
     assert natural_size(page, "#feed li img") == (192, 192)
+    assert asked == []

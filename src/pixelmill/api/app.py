@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -31,6 +32,7 @@ from pixelmill.api.routes import (
 )
 from pixelmill.api.security import ApiKeyMiddleware
 from pixelmill.config import Settings
+from pixelmill.delivery import signing
 from pixelmill.delivery.cache import BlobCache, DiskCache, ResultCache
 from pixelmill.delivery.results import Results
 from pixelmill.events.hub import Hub
@@ -85,7 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime.start_requeue()
             hub = Hub(max_clients=settings.max_websocket_clients)
             app.state.hub = hub
-            pump = asyncio.create_task(hub.pump(runtime.broadcaster, FACES_CHANNEL))
+            pump = asyncio.create_task(
+                hub.pump(runtime.broadcaster, FACES_CHANNEL, with_images(settings.url_key_list))
+            )
             try:
                 yield
             finally:
@@ -142,3 +146,20 @@ def result_cache(settings: Settings, runtime: Runtime) -> Results:
     elif settings.cache_bytes > 0:
         cache = DiskCache(settings.cache_path, settings.cache_bytes)
     return Results(cache, runtime.redis, settings.redis_prefix)
+
+
+def with_images(url_keys: list[str]) -> Callable[[str], str] | None:
+    """What this process adds to each faces event for its websocket clients: the signed
+    delivery paths the gallery shows the image with (None without URL keys)."""
+    if not url_keys:
+        return None
+
+    def edit(message: str) -> str:
+        try:
+            event = json.loads(message)
+            event["images"] = signing.gallery(url_keys, f"faces/{event['id']}")
+        except (ValueError, KeyError, TypeError):
+            return message  # not an event of ours: passed on as it came
+        return json.dumps(event)
+
+    return edit

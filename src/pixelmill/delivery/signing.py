@@ -52,3 +52,18 @@ def image_path(key: str, options: str, source: str) -> str:
 def info_path(key: str, source: str) -> str:
     """The signed path of an image's facts: `/info/{signature}/{source}`."""
     return f"/info/{sign(key, f'info/{source}')}/{source}"
+
+
+# What the web UI's galleries show: a thumbnail in the browser's best format, at 1x and 2x
+THUMBNAIL = "fit=320x240:inside"
+
+
+def gallery(keys: Sequence[str], source: str) -> dict[str, str] | None:
+    """Signed paths a gallery shows `source` (`captions/<id>`, `faces/<id>`) with: `src`
+    (1x), `srcset` (1x and 2x, `format=auto`) and `full` (the image as stored); None when
+    the server has no URL key."""
+    if not keys:
+        return None
+    one = image_path(keys[0], f"{THUMBNAIL},format=auto", source)
+    two = image_path(keys[0], f"{THUMBNAIL},dpr=2,format=auto", source)
+    return {"src": one, "srcset": f"{one} 1x, {two} 2x", "full": image_path(keys[0], "_", source)}

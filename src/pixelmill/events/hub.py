@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,13 +132,19 @@ class Hub:
         for client in slow:
             self._drop(client, SLOW, f"too slow: {self.max_queue} messages behind")
 
-    async def pump(self, broadcaster: Broadcaster, channel: str) -> None:
-        """Deliver every message of the channel to the clients; run it as a task, cancel to stop."""
+    async def pump(
+        self,
+        broadcaster: Broadcaster,
+        channel: str,
+        edit: Callable[[str], str] | None = None,
+    ) -> None:
+        """Deliver every message of the channel to the clients, through `edit` (once per
+        message, for all clients) when given; run it as a task, cancel to stop."""
         while True:
             messages = broadcaster.subscribe(channel)
             try:
                 async for message in messages:
-                    self.deliver(message)
+                    self.deliver(edit(message) if edit is not None else message)
                     # One loop turn per message: the senders write it before the next one is
                     # queued, so a burst longer than max_queue does not pass for slow clients.
                     await asyncio.sleep(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from pixelmill.api.deps import RuntimeDep, SettingsDep
 from pixelmill.api.stored import not_stored, stored_image
 from pixelmill.api.uploads import is_control, read_image
+from pixelmill.delivery import signing
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.services import captions
 from pixelmill.services.accept import accept as accept_job
@@ -29,6 +31,14 @@ class Accepted(BaseModel):
     received_at: datetime = Field(description="When the upload was received (UTC, ISO 8601).")
 
 
+class Gallery(BaseModel):
+    """Signed delivery paths of one stored image, as the web UI's galleries show it."""
+
+    src: str
+    srcset: str
+    full: str
+
+
 class CaptionItem(BaseModel):
     id: str
     received_at: datetime
@@ -39,6 +49,11 @@ class CaptionItem(BaseModel):
     height: int | None = None
     size_bytes: int | None = None
     error: str | None = None
+    images: Gallery | None = Field(
+        None,
+        description="Once stored, and when the server signs delivery URLs: signed /img paths "
+        "for a thumbnail (`src`, `srcset` at 1x and 2x, format=auto) and the full image.",
+    )
 
 
 @router.post(
@@ -113,6 +128,7 @@ async def accept(
 @router.get("", summary="List captions, newest first")
 async def list_captions(
     runtime: RuntimeDep,
+    settings: SettingsDep,
     response: Response,
     status: Annotated[Status | None, Query(description="Only items in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -125,7 +141,7 @@ async def list_captions(
             rows, total = runtime.repository.list(
                 session, status=status, limit=limit, offset=offset
             )
-            return [_item(row) for row in rows], total
+            return [_item(row, settings.url_key_list) for row in rows], total
 
     items, total = await asyncio.to_thread(read)
     response.headers["X-Total-Count"] = str(total)
@@ -159,7 +175,8 @@ async def get_caption(runtime: RuntimeDep, id: str) -> Response:
     return await stored_image(runtime.blobs, file_path, "image/jpeg", id)
 
 
-def _item(row: Any) -> CaptionItem:
+def _item(row: Any, url_keys: Sequence[str] = ()) -> CaptionItem:
+    stored = row.status == Status.STORED
     return CaptionItem(
         id=row.id,
         received_at=row.received_at,
@@ -170,4 +187,5 @@ def _item(row: Any) -> CaptionItem:
         height=row.height,
         size_bytes=row.size_bytes,
         error=row.error,
+        images=signing.gallery(url_keys, f"captions/{row.id}") if stored else None,
     )

@@ -79,41 +79,13 @@ export function linkedImage(url, alt) {
   return link;
 }
 
-// Thumbnails through signed delivery URLs (/img): the server signs them (POST /v1/urls) and
-// the browser loads them straight, cached by it and by any CDN, picking 1x or 2x by the
-// screen (srcset) and AVIF or WebP by its Accept (format=auto). A server with no URL keys
-// signs nothing (403): the pages then show the stored images as before.
-const THUMB = "320x240:inside";
-let signing = true;
+// Thumbnails through signed delivery URLs (/img): the server signs them as it serves the
+// items (`images` in the captions list and in each faces event: src, srcset at 1x and 2x,
+// full), and the browser loads them straight, cached by it and by any CDN, picking 1x or 2x
+// by the screen (srcset) and AVIF or WebP by its Accept (format=auto). A server with no URL
+// keys sends no `images`: the pages then show the stored images as before.
 
-/** For each source (`captions/<id>`, `faces/<id>`): {src, srcset, full} signed paths, or null
- * when the server does not sign delivery URLs. */
-export async function signedImages(sources) {
-  if (!signing || sources.length === 0) return null;
-  const options = [`fit=${THUMB},format=auto`, `fit=${THUMB},dpr=2,format=auto`, "_"];
-  const body = sources.flatMap((source) => options.map((chain) => ({ options: chain, source })));
-  let response;
-  try {
-    response = await fetch("/v1/urls", {
-      method: "POST",
-      headers: withKey({ "Content-Type": "application/json", Accept: "application/json" }),
-      body: JSON.stringify(body),
-    });
-  } catch {
-    return null;
-  }
-  if (response.status === 403) signing = false; // no URL keys: stop asking
-  if (!response.ok) return null;
-  const paths = (await response.json()).map((item) => item.path);
-  const signed = new Map();
-  sources.forEach((source, i) => {
-    const [one, two, full] = paths.slice(3 * i, 3 * i + 3);
-    signed.set(source, { src: one, srcset: `${one} 1x, ${two} 2x`, full });
-  });
-  return signed;
-}
-
-/** A delivered thumbnail (from signedImages) that opens the full image in a new tab. */
+/** A delivered thumbnail (an item's `images`) that opens the full image in a new tab. */
 export function deliveredImage(signed, alt) {
   const link = document.createElement("a");
   link.href = signed.full;

@@ -11,7 +11,6 @@ import {
   linkedImage,
   onSubmit,
   showError,
-  signedImages,
   upload,
 } from "./app.js";
 
@@ -123,10 +122,8 @@ function update(node, item) {
 
 async function showImage(thumb, item) {
   const alt = `Captioned image: ${item.description}`;
-  const source = `captions/${item.id}`;
-  const signed = await signedImages([source]);
-  if (signed) {
-    thumb.replaceChildren(deliveredImage(signed.get(source), alt));
+  if (item.images) {
+    thumb.replaceChildren(deliveredImage(item.images, alt));
     return;
   }
   try {

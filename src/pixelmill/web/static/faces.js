@@ -9,7 +9,6 @@ import {
   imageURL,
   linkedImage,
   onSubmit,
-  signedImages,
   upload,
 } from "./app.js";
 
@@ -64,12 +63,12 @@ function add(event) {
 
   const thumb = node.querySelector(".thumb");
   const alt = `Photo with ${label} boxed`;
-  const source = `faces/${event.id}`;
-  signedImages([source])
-    .then((signed) => {
-      if (signed) return thumb.replaceChildren(deliveredImage(signed.get(source), alt));
-      return imageURL(event.url).then((url) => thumb.replaceChildren(linkedImage(url, alt)));
-    })
+  if (event.images) {
+    thumb.replaceChildren(deliveredImage(event.images, alt));
+    return;
+  }
+  imageURL(event.url)
+    .then((url) => thumb.replaceChildren(linkedImage(url, alt)))
     .catch((error) => {
       thumb.textContent = error instanceof ApiError ? error.message : "image unavailable";
     });
