@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 
 from fastapi import UploadFile
@@ -26,7 +27,9 @@ async def read_image(
     data = await upload.read()
     if not data:
         raise EmptyUpload(f"{name} is empty (0 bytes)")
-    return data, codec.sniff(data, max_pixels=settings.max_pixels, name=name)
+    # off the event loop: reading a header may mean an ICC profile or a GIF's frame headers
+    info = await asyncio.to_thread(codec.sniff, data, max_pixels=settings.max_pixels, name=name)
+    return data, info
 
 
 def is_control(char: str) -> bool:

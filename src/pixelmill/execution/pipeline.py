@@ -293,7 +293,8 @@ async def run_upload(
 ) -> tuple[Output, list[bytes]]:
     """Check one upload, run the chain in a worker; the output chosen (from the request's
     `accept` for format=auto) and the results."""
-    item = check(name, data, steps, limits)
+    # the header (ICC profile, a GIF's frames) and the plan: off the event loop
+    item = await pools.run_local(check, name, data, steps, limits)
     asked_by = "the request's format and quality fields"
     out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels, accept)
     return out, await pools.run(transform, item, steps, out, limits.png_compression)
