@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
@@ -112,11 +113,7 @@ async def image(
         metrics.processed([step.op.name for step in steps], 1)
         return entry
 
-    entry, hit = await results_of(request).get_or_make(key, make)
-    status = "hit" if hit else "miss"
-    headers["X-Cache"] = status
-    metrics.delivered(status, time.perf_counter() - started, len(entry.data))
-    return Response(entry.data, media_type=entry.media_type, headers=headers)
+    return await _answer(request, metrics, key, make, headers, started)
 
 
 class Info(BaseModel):
@@ -171,11 +168,7 @@ async def image_info(
             facts = await pools.run(images.describe, name, data, Limits.from_settings(settings))
         return Entry("application/json", facts)
 
-    entry, hit = await results_of(request).get_or_make(key, make)
-    status = "hit" if hit else "miss"
-    headers["X-Cache"] = status
-    metrics.delivered(status, time.perf_counter() - started, len(entry.data))
-    return Response(entry.data, media_type=entry.media_type, headers=headers)
+    return await _answer(request, metrics, key, make, headers, started)
 
 
 class UrlRequest(BaseModel):
@@ -222,6 +215,22 @@ async def sign_urls(
             path = signing.image_path(keys[0], item.options, item.source)
         signed.append(SignedUrl(options=item.options, source=item.source, path=path))
     return signed
+
+
+async def _answer(
+    request: Request,
+    metrics: RequestMetrics,
+    key: str,
+    make: Callable[[], Awaitable[Entry]],
+    headers: dict[str, str],
+    started: float,
+) -> Response:
+    """The cached entry of `key` (made once, however many ask at once), with its headers."""
+    entry, hit = await results_of(request).get_or_make(key, make)
+    status = "hit" if hit else "miss"
+    headers["X-Cache"] = status
+    metrics.delivered(status, time.perf_counter() - started, len(entry.data))
+    return Response(entry.data, media_type=entry.media_type, headers=headers)
 
 
 def results_of(request: Request) -> Results:
