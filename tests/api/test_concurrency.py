@@ -56,5 +56,7 @@ def test_twenty_concurrent_requests_and_a_whole_file_at_every_moment(tmp_path: P
     }
     assert len(shapes) == 20  # every request got its own collage back
     assert not torn, f"torn reads of final_collage.png: {torn[:5]}"
-    assert len(reads) > 20 and set(reads) <= shapes
+    # the watcher really read the file while it was being replaced (how often depends on the
+    # machine's load: 16 times on a busy 2-CPU run, so a few is the honest floor)
+    assert len(reads) >= 5 and set(reads) <= shapes
     assert target.read_bytes() in {r.content for r in responses}
