@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs import JobQueue, QueueDown
-from pixelmill.jobs.queue import DEAD_DELIVERIES, DEAD_GROUP, DEAD_ID, DEAD_REASON, Message
+from pixelmill.jobs.queue import (
+    DEAD_AT,
+    DEAD_DELIVERIES,
+    DEAD_FIRST_FAILURE,
+    DEAD_GROUP,
+    DEAD_ID,
+    DEAD_REASON,
+    Message,
+)
 from tests.images import encode, photo
 from tests.jobs.conftest import OpenQueue
 from tests.jobs.waiting import wait_until
@@ -144,6 +153,7 @@ def test_dead_letter_moves_the_message_with_its_reason(
     assert queue.pending(STREAM, GROUP) == 0
     assert queue.depth(STREAM) == 1  # the other message only
     [letter] = queue.dead_letters(STREAM)
+    first, at = letter.fields.pop(DEAD_FIRST_FAILURE), letter.fields.pop(DEAD_AT)
     assert letter.fields == {
         **fields,
         DEAD_REASON: b"ValueError('broken image')",
@@ -151,6 +161,7 @@ def test_dead_letter_moves_the_message_with_its_reason(
         DEAD_GROUP: GROUP.encode(),
         DEAD_DELIVERIES: b"1",
     }
+    assert 0 < int(first) <= int(at) <= time.time() * 1000  # never retried: first == at
     assert any(
         r.levelno == logging.ERROR and "ValueError('broken image')" in r.getMessage()
         for r in caplog.records

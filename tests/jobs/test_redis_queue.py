@@ -71,6 +71,8 @@ def test_the_dead_letter_stream_holds_the_reason_and_the_original(
     queue.dead_letter(STREAM, GROUP, message, "again")  # no longer pending: not twice
 
     [(_, letter)] = redis_client.xrange(f"{redis_prefix}:captions:in:dead")
+    first, at = letter.pop(b"dead_first_failure"), letter.pop(b"dead_at")
+    assert first == at  # never retried: it first failed when it died
     assert letter == {
         b"image": b"\x00\x01",
         b"description": "сломано".encode(),

@@ -4,6 +4,7 @@ A stream holds waiting messages (in order) and pending ones (taken, not acknowle
 `retry_later` puts a message back at the end of the waiting line at once; a pending message
 idle longer than `claim_idle_ms` is taken over by the next `take`, as on Redis. Nothing
 survives the process: the API and the database make accepted work durable in this mode.
+Dead letters do when given a folder (`dead_dir`; see `dead_store.py`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from pixelmill.jobs.dead_store import DeadStore, FolderDeadStore, MemoryDeadStore
 from pixelmill.jobs.queue import (
+    DEAD_AT,
     DEAD_DELIVERIES,
+    DEAD_FIRST_FAILURE,
     DEAD_GROUP,
     DEAD_ID,
     DEAD_REASON,
+    DeadLetter,
     Message,
     QueueDown,
     check_fields,
+    original_fields,
     queue_full,
 )
 
@@ -37,6 +44,7 @@ class _Entry:
     deliveries: int = 0
     consumer: str = ""
     taken_at: float = 0.0
+    first_failure: int | None = None  # ms since the epoch
 
     def deliver(self, consumer: str, now: float) -> Message:
         self.deliveries += 1
@@ -50,14 +58,20 @@ class _Stream:
     group: str | None = None
     waiting: deque[_Entry] = field(default_factory=deque)
     pending: dict[str, _Entry] = field(default_factory=dict)
-    dead: deque[Message] = field(default_factory=deque)
 
 
 class MemoryQueue:
     """JobQueue held in this process; thread-safe."""
 
-    def __init__(self, max_length: int, *, claim_idle_ms: int = 60_000) -> None:
+    def __init__(
+        self, max_length: int, *, claim_idle_ms: int = 60_000, dead_dir: Path | None = None
+    ) -> None:
         self._max_length = max_length
+        self._dead: DeadStore = (
+            MemoryDeadStore(max_length)
+            if dead_dir is None
+            else FolderDeadStore(dead_dir, max_length)
+        )
         self._claim_idle = claim_idle_ms / 1000
         self._streams: dict[str, _Stream] = {}
         self._ids = itertools.count(1)
@@ -114,6 +128,8 @@ class MemoryQueue:
             if entry is not None:
                 if not counted:
                     entry.deliveries -= 1
+                elif entry.first_failure is None:
+                    entry.first_failure = _now_ms()
                 held.waiting.append(entry)
                 self._changed.notify_all()
 
@@ -126,16 +142,17 @@ class MemoryQueue:
                     "message %s of %s was no longer pending; not dead-lettered", message.id, stream
                 )
                 return
+            now = _now_ms()
             letter = {
                 **entry.fields,
                 DEAD_REASON: reason.encode(),
                 DEAD_ID: entry.id.encode(),
                 DEAD_GROUP: group.encode(),
                 DEAD_DELIVERIES: str(entry.deliveries).encode(),
+                DEAD_FIRST_FAILURE: str(entry.first_failure or now).encode(),
+                DEAD_AT: str(now).encode(),
             }
-            held.dead.append(Message(f"{next(self._ids)}-0", letter, entry.deliveries))
-            while len(held.dead) > self._max_length:
-                held.dead.popleft()
+            self._dead.add(stream, letter)
         log.error(
             "dead letter: message %s of %s (group %s) after %d deliveries: %s",
             message.id,
@@ -146,8 +163,41 @@ class MemoryQueue:
         )
 
     def dead_letters(self, stream: str, *, count: int = 100) -> list[Message]:
-        with self._changed:
-            return list(itertools.islice(self._stream(stream).dead, count))
+        letters = []
+        for listed in self._dead.list(stream, count, ""):
+            fields = self._dead.get(stream, listed.id)
+            if fields is not None:
+                deliveries = int(fields.get(DEAD_DELIVERIES, b"0"))
+                letters.append(Message(listed.id, fields, deliveries))
+        return letters
+
+    def list_dead(self, stream: str, *, count: int = 100, after: str = "") -> list[DeadLetter]:
+        return self._dead.list(stream, count, after)
+
+    def get_dead(self, stream: str, letter_id: str) -> Message | None:
+        fields = self._dead.get(stream, letter_id)
+        if fields is None:
+            return None
+        return Message(letter_id, fields, int(fields.get(DEAD_DELIVERIES, b"0")))
+
+    def requeue_dead(self, stream: str, letter_id: str) -> str | None:
+        with self._changed:  # the stream's room and the move, together
+            self._check_open()
+            held = self._stream(stream)
+            if len(held.waiting) + len(held.pending) >= self._max_length:
+                if self._dead.get(stream, letter_id) is None:
+                    return None
+                raise queue_full(stream, self._max_length)
+            fields = self._dead.take(stream, letter_id)
+            if fields is None:
+                return None
+            entry = _Entry(f"{next(self._ids)}-0", original_fields(fields))
+            held.waiting.append(entry)
+            self._changed.notify_all()
+            return entry.id
+
+    def delete_dead(self, stream: str, letter_id: str) -> bool:
+        return self._dead.take(stream, letter_id) is not None
 
     def depth(self, stream: str) -> int:
         with self._changed:
@@ -159,8 +209,7 @@ class MemoryQueue:
             return len(self._stream(stream, group).pending)
 
     def dead(self, stream: str) -> int:
-        with self._changed:
-            return len(self._stream(stream).dead)
+        return self._dead.count(stream)
 
     def ping(self) -> bool:
         return not self._closed
@@ -205,3 +254,7 @@ class MemoryQueue:
     def _check_open(self) -> None:
         if self._closed:
             raise QueueDown("queue unavailable: closed")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -21,6 +21,12 @@ Delivery is at least once: a consumer that dies leaves its message pending, and 
 consumer takes it over after `claim_idle_ms`. So handlers are idempotent, and they make their
 result durable (the next stream, or the database and the file) before the worker acknowledges.
 
+Dead letters are kept for people to act on: `list_dead` shows them (long values, the images,
+only by their size and first bytes), `get_dead` gives one whole, `requeue_dead` moves one
+back onto its stream atomically (a new message, delivered afresh, so it runs once more) and
+`delete_dead` drops one. Each letter carries the reason, the original id, the group, the
+deliveries, and when the message first failed and when it died (ms since the epoch).
+
 Errors: `put` raises `Unavailable` (503) when the queue is full; every method raises
 `QueueDown` (an `Unavailable`) when the queue's backend cannot be reached, so the API answers
 503 and the worker loop backs off and retries.
@@ -28,6 +34,7 @@ Errors: `put` raises `Unavailable` (503) when the queue is full; every method ra
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -39,6 +46,16 @@ DEAD_REASON = "dead_reason"
 DEAD_ID = "dead_id"
 DEAD_GROUP = "dead_group"
 DEAD_DELIVERIES = "dead_deliveries"
+DEAD_FIRST_FAILURE = "dead_first_failure"  # ms since the epoch: its first failed delivery
+DEAD_AT = "dead_at"  # ms since the epoch: when it was given up on
+DEAD_FIELDS = frozenset(
+    {DEAD_REASON, DEAD_ID, DEAD_GROUP, DEAD_DELIVERIES, DEAD_FIRST_FAILURE, DEAD_AT}
+)
+# A listed dead letter holds values up to BRIEF_BYTES whole; of a longer one (an image) only
+# its first HEAD_BYTES (enough to tell its kind) and its size.
+BRIEF_BYTES = 512
+HEAD_BYTES = 32
+_LETTER_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
 class QueueDown(Unavailable):
@@ -53,6 +70,15 @@ class Message:
     fields: dict[str, bytes]  # payload; values are bytes
     deliveries: int  # 1 on first delivery, then 2, 3, ... (retries after an outage not counted)
     consumer: str = field(default="", compare=False)  # the consumer it was delivered to
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A dead letter as listed: short values whole, long ones (images) cut to their head."""
+
+    id: str
+    fields: dict[str, bytes]
+    sizes: dict[str, int]  # every value's full size in bytes
 
 
 class JobQueue(Protocol):
@@ -98,6 +124,24 @@ class JobQueue(Protocol):
         """The oldest dead letters of a stream (fields hold the original ones and DEAD_*)."""
         ...
 
+    def list_dead(self, stream: str, *, count: int = 100, after: str = "") -> list[DeadLetter]:
+        """Up to COUNT dead letters of a stream, oldest first, after the letter id AFTER."""
+        ...
+
+    def get_dead(self, stream: str, letter_id: str) -> Message | None:
+        """One dead letter whole, or None."""
+        ...
+
+    def requeue_dead(self, stream: str, letter_id: str) -> str | None:
+        """Move a dead letter back onto its stream as a new message (its original fields),
+        atomically: it runs once more. The new id; None if there is no such letter;
+        `Unavailable` when the stream is full (the letter stays)."""
+        ...
+
+    def delete_dead(self, stream: str, letter_id: str) -> bool:
+        """Drop a dead letter; whether there was one."""
+        ...
+
     def depth(self, stream: str) -> int:
         """Messages not yet acknowledged: waiting and pending."""
         ...
@@ -136,3 +180,25 @@ def check_fields(fields: Mapping[str, bytes]) -> None:
     for name, value in fields.items():
         if not isinstance(value, bytes):
             raise TypeError(f"field {name!r} must be bytes, not {type(value).__name__}")
+
+
+def is_letter_id(letter_id: str) -> bool:
+    """Whether a string has the shape of a message id (`<ms>-<seq>`)."""
+    return _LETTER_ID.fullmatch(letter_id) is not None
+
+
+def original_fields(fields: Mapping[str, bytes]) -> dict[str, bytes]:
+    """A dead letter's fields without the DEAD_* ones: the message as it was put."""
+    return {name: value for name, value in fields.items() if name not in DEAD_FIELDS}
+
+
+def brief(fields: Mapping[str, bytes]) -> DeadLetter:
+    """What a listing shows of a letter's fields (with the id filled in by the caller)."""
+    return DeadLetter(
+        "",
+        {
+            name: value if len(value) <= BRIEF_BYTES else value[:HEAD_BYTES]
+            for name, value in fields.items()
+        },
+        {name: len(value) for name, value in fields.items()},
+    )

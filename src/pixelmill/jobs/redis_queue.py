@@ -28,6 +28,13 @@ over) and has been idle `forget_idle_ms` (default 10 minutes, at least 10 × `cl
 Both check and delete in one Lua script: a consumer holding a message is never deleted, since
 XGROUP DELCONSUMER drops what it holds from the group's pending list.
 
+Dead letters: `requeue_dead` checks the bound, XADDs the original fields to the stream and
+XDELs the letter in one Lua script, so a letter runs again once, whoever asks twice.
+`list_dead` cuts long values (images) to their head inside Redis, so a listing never carries
+the images. When each message first failed is kept in a hash, `<prefix>:<stream>:failing`
+(message id → ms), set by a counted `retry_later`, moved into the letter by `dead_letter` and
+cleared by `ack`.
+
 Outages: every Redis error becomes `QueueDown` (an `Unavailable`, 503) with a public detail
 that names no host; redis-py reconnects on the next call, so one RedisQueue outlives a
 restart of Redis. Groups lost with the data are created again when XREADGROUP says NOGROUP.
@@ -44,14 +51,21 @@ from typing import Any
 import redis
 
 from pixelmill.jobs.queue import (
+    BRIEF_BYTES,
+    DEAD_AT,
     DEAD_DELIVERIES,
+    DEAD_FIELDS,
+    DEAD_FIRST_FAILURE,
     DEAD_GROUP,
     DEAD_ID,
     DEAD_REASON,
+    HEAD_BYTES,
+    DeadLetter,
     Message,
     QueueDown,
     check_fields,
     dead_stream,
+    is_letter_id,
     queue_full,
 )
 from pixelmill.redis_client import as_text, public_reason
@@ -75,15 +89,63 @@ end
 return ids
 """
 
-# KEYS[1] stream, KEYS[2] dead stream; ARGV[1] group, ARGV[2] id, ARGV[3] dead max length,
-# ARGV[4..] fields of the dead letter. Only a message still pending dies, and only once.
+# KEYS[1] stream, KEYS[2] dead stream, KEYS[3] first failures; ARGV[1] group, ARGV[2] id,
+# ARGV[3] dead max length, ARGV[4] now (ms), ARGV[5] the name of the first failure's
+# field, ARGV[6..] the other fields of the dead letter. Only a
+# message still pending dies, and only once.
 _DEAD_LETTER = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
     return 0
 end
 redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+local first = redis.call('HGET', KEYS[3], ARGV[2]) or ARGV[4]
+redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', ARGV[5], first, unpack(ARGV, 6))
 return 1
+"""
+
+# KEYS[1] stream, KEYS[2] dead stream; ARGV[1] max length, ARGV[2] letter id, ARGV[3..] the
+# names of the fields the letter added. The letter's original fields go back on the stream
+# and the letter goes, together: the new id; 0 without such a letter; -1 when full.
+_REQUEUE_DEAD = """
+local found = redis.call('XRANGE', KEYS[2], ARGV[2], ARGV[2])
+if #found == 0 then
+    return 0
+end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then
+    return -1
+end
+local added = {}
+for i = 3, #ARGV do
+    added[ARGV[i]] = true
+end
+local fields, kept = found[1][2], {}
+for i = 1, #fields, 2 do
+    if not added[fields[i]] then
+        kept[#kept + 1] = fields[i]
+        kept[#kept + 1] = fields[i + 1]
+    end
+end
+local id = redis.call('XADD', KEYS[1], '*', unpack(kept))
+redis.call('XDEL', KEYS[2], ARGV[2])
+return id
+"""
+
+# KEYS[1] dead stream; ARGV[1] start, ARGV[2] count, ARGV[3] brief bytes, ARGV[4] head
+# bytes. Each letter as {id, fields with the long values cut to their head, sizes}.
+_LIST_DEAD = """
+local brief, head, out = tonumber(ARGV[3]), tonumber(ARGV[4]), {}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])) do
+    local raw, fields, sizes = entry[2], {}, {}
+    for i = 1, #raw, 2 do
+        local value = raw[i + 1]
+        fields[#fields + 1] = raw[i]
+        fields[#fields + 1] = #value > brief and string.sub(value, 1, head) or value
+        sizes[#sizes + 1] = #value
+    end
+    out[#out + 1] = {entry[1], fields, sizes}
+end
+return out
 """
 
 # KEYS[1] stream; ARGV[1] group, ARGV[2] idle ms past which a consumer holding nothing is
@@ -153,6 +215,8 @@ class RedisQueue:
         self._redis = client
         self._put_below_bound = client.register_script(_PUT_BELOW_BOUND)
         self._dead_letter = client.register_script(_DEAD_LETTER)
+        self._requeue_dead = client.register_script(_REQUEUE_DEAD)
+        self._list_dead = client.register_script(_LIST_DEAD)
         self._forget_consumers = client.register_script(_FORGET_CONSUMERS)
         self._groups: set[tuple[str, str]] = set()
         self._claim_cursors: dict[tuple[str, str], str] = {}
@@ -197,6 +261,7 @@ class RedisQueue:
             pipe = self._redis.pipeline(transaction=True)
             pipe.xack(key, group, *message_ids)
             pipe.xdel(key, *message_ids)
+            pipe.hdel(_failing(key), *message_ids)
             pipe.execute()
 
     def leave(self, stream: str, group: str, consumer: str) -> None:
@@ -215,7 +280,11 @@ class RedisQueue:
         # which spaces the retries of a failing message. Not counted: the delivery counter
         # is set back by one (XCLAIM to the same consumer with RETRYCOUNT, which also starts
         # its idle time again).
-        if counted or not message.consumer:
+        if counted:
+            with self._reaching_redis():
+                self._redis.hsetnx(_failing(self._key(stream)), message.id, _now_ms())
+            return
+        if not message.consumer:
             return
         with self._reaching_redis():
             self._redis.xclaim(
@@ -237,11 +306,15 @@ class RedisQueue:
             DEAD_GROUP: group.encode(),
             DEAD_DELIVERIES: str(message.deliveries).encode(),
         }
-        arguments: list[Any] = [group, message.id, self._max_length]
+        now = _now_ms()
+        letter[DEAD_AT] = str(now).encode()
+        arguments: list[Any] = [group, message.id, self._max_length, now, DEAD_FIRST_FAILURE]
         for name, value in letter.items():
             arguments += [name, value]
         with self._reaching_redis():
-            moved = self._dead_letter(keys=[key, self._key(dead_stream(stream))], args=arguments)
+            moved = self._dead_letter(
+                keys=[key, self._key(dead_stream(stream)), _failing(key)], args=arguments
+            )
         if moved:
             log.error(
                 "dead letter: message %s of %s (group %s) after %d deliveries: %s",
@@ -266,6 +339,57 @@ class RedisQueue:
                 Message(as_text(entry_id), decoded, int(decoded.get(DEAD_DELIVERIES, b"0")))
             )
         return letters
+
+    def list_dead(self, stream: str, *, count: int = 100, after: str = "") -> list[DeadLetter]:
+        start = f"({after}" if after and is_letter_id(after) else "-"
+        with self._reaching_redis():
+            reply: Any = self._list_dead(
+                keys=[self._key(dead_stream(stream))],
+                args=[start, count, BRIEF_BYTES, HEAD_BYTES],
+            )
+        letters = []
+        for entry_id, flat, sizes in reply:
+            names = [as_text(name) for name in flat[::2]]
+            letters.append(
+                DeadLetter(
+                    as_text(entry_id),
+                    dict(zip(names, flat[1::2], strict=True)),
+                    dict(zip(names, (int(size) for size in sizes), strict=True)),
+                )
+            )
+        return letters
+
+    def get_dead(self, stream: str, letter_id: str) -> Message | None:
+        if not is_letter_id(letter_id):
+            return None
+        key = self._key(dead_stream(stream))
+        with self._reaching_redis():
+            entries: Any = self._redis.xrange(key, letter_id, letter_id)
+        if not entries:
+            return None
+        fields = _fields(entries[0][1])
+        return Message(letter_id, fields, int(fields.get(DEAD_DELIVERIES, b"0")))
+
+    def requeue_dead(self, stream: str, letter_id: str) -> str | None:
+        if not is_letter_id(letter_id):
+            return None
+        with self._reaching_redis():
+            moved: Any = self._requeue_dead(
+                keys=[self._key(stream), self._key(dead_stream(stream))],
+                args=[self._max_length, letter_id, *sorted(DEAD_FIELDS)],
+            )
+        if moved == 0:
+            return None
+        if moved == -1:
+            raise queue_full(stream, self._max_length)
+        return as_text(moved)
+
+    def delete_dead(self, stream: str, letter_id: str) -> bool:
+        if not is_letter_id(letter_id):
+            return False
+        with self._reaching_redis():
+            deleted: Any = self._redis.xdel(self._key(dead_stream(stream)), letter_id)
+        return bool(deleted)
 
     def depth(self, stream: str) -> int:
         with self._reaching_redis():
@@ -386,6 +510,15 @@ class RedisQueue:
             yield
         except redis.RedisError as error:
             raise QueueDown(f"queue unavailable: {public_reason(error)}") from error
+
+
+def _failing(key: str) -> str:
+    """The hash of when each message of the stream at KEY first failed."""
+    return f"{key}:failing"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _fields(raw: Mapping[bytes, bytes]) -> dict[str, bytes]:
