@@ -149,26 +149,100 @@ export function formData(form) {
   return new FormData(form);
 }
 
-/** The readable form of an error: a status line, then the detail (a list becomes a list). */
-export function renderError(error) {
+// Errors in words: the message first, with the form's field named by its label (not `image2`)
+// and outlined; the HTTP code after it, small; sizes in MiB, as the page states its limit.
+
+/** The label a person reads for the form field NAME (`image2`, `images[1]`), and the field. */
+function fieldOf(form, name) {
+  const base = String(name).replace(/\[\d+\]$/, "");
+  const control = form?.elements?.namedItem?.(base);
+  const element = control instanceof RadioNodeList ? control[0] : control;
+  if (!element) return null;
+  const label = element.id ? form.querySelector(`label[for="${CSS.escape(element.id)}"]`) : null;
+  let text = base;
+  if (label) {
+    const copy = label.cloneNode(true);
+    copy.querySelectorAll(".hint").forEach((hint) => hint.remove());
+    text = copy.textContent.trim() || base;
+  }
+  const index = /\[(\d+)\]$/.exec(String(name));
+  const files = element.files ? [...element.files] : [];
+  const file = files[index ? Number(index[1]) : 0];
+  return { label: file ? `${text} (${file.name})` : text, control: element };
+}
+
+const OVER_LIMIT = /(\d{1,3}(?:,\d{3})+|\d+) bytes; the limit is (\d{1,3}(?:,\d{3})+|\d+) bytes/g;
+const BYTES = /(\d{1,3}(?:,\d{3})+|\d+) bytes/g;
+const AT_LEAST = /\(got at least (\d{1,3}(?:,\d{3})+|\d+)\)/g;
+
+/** Byte counts of a message in MiB (the unit the page states its limits in). */
+function inMiB(text) {
+  const number = (digits) => Number(digits.replaceAll(",", ""));
+  const mib = (digits) => formatMiB(number(digits));
+  return text
+    .replace(OVER_LIMIT, (all, size, limit) => `${formatMiB(number(size), { over: number(limit) })}; the limit is ${mib(limit)}`)
+    .replace(BYTES, (all, digits) => (Number(digits.replaceAll(",", "")) >= 1024 * 1024 ? mib(digits) : all))
+    .replace(AT_LEAST, (all, digits) => `(got at least ${mib(digits)})`);
+}
+
+/** A server (or browser) message with its leading field name put as the field's label. */
+function inWords(text, form, marked) {
+  let message = inMiB(String(text));
+  const lead = /^([A-Za-z_][\w-]*(?:\[\d+\])?)(?=[ :])/.exec(message);
+  const field = lead && fieldOf(form, lead[1]);
+  if (field) {
+    marked.add(field.control);
+    message = field.label + message.slice(lead[1].length);
+  }
+  return message;
+}
+
+const LOCATIONS = new Set(["body", "query", "path", "header", "cookie"]);
+
+function validationItem(item, form, marked) {
+  const li = document.createElement("li");
+  if (item && typeof item === "object") {
+    const loc = Array.isArray(item.loc) ? item.loc.filter((part, i) => !(i === 0 && LOCATIONS.has(part))) : [];
+    const field = loc.length ? fieldOf(form, loc[0]) : null;
+    if (field) marked.add(field.control);
+    if (loc.length) {
+      const where = document.createElement("strong");
+      where.textContent = field ? field.label : loc.join(".");
+      li.append(where, ": ");
+    }
+    li.append(inMiB(item.msg ?? JSON.stringify(item)));
+  } else {
+    li.textContent = inWords(item, form, marked);
+  }
+  return li;
+}
+
+/**
+ * The readable form of an error: the message in words (a list becomes a list), then the HTTP
+ * code, small. With FORM, field names become their labels; the fields named are returned in
+ * `marked` so the caller can outline them.
+ */
+export function renderError(error, form = null, marked = new Set()) {
   const fragment = document.createDocumentFragment();
   const head = document.createElement("p");
   const detail = error instanceof ApiError ? error.detail : String(error?.message || error);
-  if (error instanceof ApiError && error.status) {
-    const code = document.createElement("span");
-    code.className = "status-code";
-    code.textContent = `${error.status}${error.statusText ? " " + error.statusText : ""}: `;
-    head.append(code);
-  }
   if (Array.isArray(detail)) {
-    head.append(detail.length === 1 ? "the request is not valid:" : "the request has problems:");
+    head.append(detail.length === 1 ? "The request is not valid:" : "The request has problems:");
     const list = document.createElement("ul");
-    for (const item of detail) list.append(validationItem(item));
+    for (const item of detail) list.append(validationItem(item, form, marked));
     fragment.append(head, list);
   } else {
-    const text = typeof detail === "string" ? detail : JSON.stringify(detail);
-    head.append(text);
+    const text = inWords(typeof detail === "string" ? detail : JSON.stringify(detail), form, marked);
+    head.append(text.charAt(0).toUpperCase() + text.slice(1));
     fragment.append(head);
+  }
+  if (error instanceof ApiError && (error.status || error.local)) {
+    const code = document.createElement("small");
+    code.className = "status-code";
+    code.textContent = error.local
+      ? "checked in this browser: nothing was sent"
+      : `${error.status}${error.statusText ? " " + error.statusText : ""}`;
+    head.append(" ", code);
   }
   if (error instanceof ApiError && error.status === 401) {
     const hint = document.createElement("p");
@@ -180,32 +254,76 @@ export function renderError(error) {
   return fragment;
 }
 
-const LOCATIONS = new Set(["body", "query", "path", "header", "cookie"]);
-
-function validationItem(item) {
-  const li = document.createElement("li");
-  if (item && typeof item === "object") {
-    const loc = Array.isArray(item.loc) ? item.loc.filter((part, i) => !(i === 0 && LOCATIONS.has(part))) : [];
-    if (loc.length) {
-      const where = document.createElement("code");
-      where.textContent = loc.join(".");
-      li.append(where, ": ");
-    }
-    li.append(item.msg ?? JSON.stringify(item));
-  } else {
-    li.textContent = String(item);
-  }
-  return li;
-}
-
+/** Show ERROR in BOX; the fields it names (in BOX's form) are outlined until they change. */
 export function showError(box, error) {
-  box.replaceChildren(renderError(error));
+  const form = box.closest("form");
+  const marked = new Set();
+  box.replaceChildren(renderError(error, form, marked));
   box.hidden = false;
+  for (const control of marked) {
+    control.setAttribute("aria-invalid", "true");
+    control.closest(".field")?.classList.add("invalid");
+  }
 }
 
 export function clearError(box) {
   box.replaceChildren();
   box.hidden = true;
+  for (const control of box.closest("form")?.querySelectorAll('[aria-invalid="true"]') ?? []) {
+    unmark(control);
+  }
+}
+
+function unmark(control) {
+  control.removeAttribute("aria-invalid");
+  control.closest(".field")?.classList.remove("invalid");
+}
+
+// A field the person changes is no longer the one in the error.
+document.addEventListener("input", (event) => {
+  if (event.target?.getAttribute?.("aria-invalid") === "true") unmark(event.target);
+});
+document.addEventListener("change", (event) => {
+  if (event.target?.getAttribute?.("aria-invalid") === "true") unmark(event.target);
+});
+
+/** The server's upload limit in bytes, as the page publishes it (0: not published). */
+export function uploadLimit() {
+  return Number(document.body?.dataset.maxUploadBytes) || 0;
+}
+
+/** BYTES in MiB: "25 MiB", "30.5 MiB"; never rounded to the limit it exceeds. */
+export function formatMiB(bytes, { over = 0 } = {}) {
+  const mib = bytes / (1024 * 1024);
+  for (const digits of [1, 2, 3]) {
+    const text = Number(mib.toFixed(digits));
+    if (!over || text * 1024 * 1024 > over) return `${text.toLocaleString("en")} MiB`;
+  }
+  return `${mib} MiB`;
+}
+
+/**
+ * The first file of FORM over the upload limit, refused as the server would refuse it (the
+ * same words: `<name> is N bytes; the limit is N bytes`), before anything is sent.
+ */
+function checkSizes(form) {
+  const limit = uploadLimit();
+  if (!limit) return;
+  for (const input of form.querySelectorAll('input[type="file"]')) {
+    const files = [...(input.files || [])];
+    files.forEach((file, i) => {
+      if (file.size <= limit) return;
+      const name = input.multiple ? `${input.name}[${i}]` : input.name;
+      const bytes = (n) => n.toLocaleString("en");
+      const error = new ApiError(
+        413,
+        "Content Too Large",
+        `${name} is ${bytes(file.size)} bytes; the limit is ${bytes(limit)} bytes`,
+      );
+      error.local = true;
+      throw error;
+    });
+  }
 }
 
 export function formatBytes(bytes) {
@@ -234,10 +352,12 @@ function progressLine(label, fraction) {
 }
 
 /**
- * Run WORK(ui) when FORM is submitted, instead of the browser's own submission: the button is
- * disabled and spins while it runs, ui.progress(event) shows upload progress, and an error is
- * shown in the form's .error box as the API's detail; the result section named by the form's
- * data-result attribute is hidden then, so an old result does not pass for the new one's.
+ * Run WORK(ui) when FORM is submitted, instead of the browser's own submission: files over the
+ * server's limit are refused first (nothing is sent), the button is disabled and spins while
+ * it runs, ui.progress(event) shows upload progress, and an error is shown in the form's .error
+ * box in words. The result section named by the form's data-result attribute is dimmed and
+ * inert (its links and buttons do nothing) while the work runs, and hidden after an error, so
+ * an old result does not pass for the new one's.
  */
 export function onSubmit(form, work) {
   const button = form.querySelector('button[type="submit"]');
@@ -260,9 +380,19 @@ export function onSubmit(form, work) {
     event.preventDefault();
     if (form.classList.contains("busy")) return;
     clearError(errorBox);
+    try {
+      checkSizes(form);
+    } catch (error) {
+      ui.status("");
+      showError(errorBox, error);
+      return;
+    }
     form.classList.add("busy");
     form.setAttribute("aria-busy", "true");
     button.disabled = true;
+    result?.classList.add("stale");
+    result?.setAttribute("aria-busy", "true");
+    if (result) result.inert = true;
     ui.status("Sending…");
     try {
       await work(ui);
@@ -275,6 +405,9 @@ export function onSubmit(form, work) {
       form.classList.remove("busy");
       form.removeAttribute("aria-busy");
       button.disabled = false;
+      result?.classList.remove("stale");
+      result?.removeAttribute("aria-busy");
+      if (result) result.inert = false;
     }
   });
 }
@@ -300,4 +433,97 @@ function setUpKeyField() {
   });
 }
 
+// Every file field: a drop zone, and a thumbnail of each chosen file as soon as it is chosen
+// (a neutral card with its name and size when the browser cannot show the format, as TIFF).
+function setUpFileFields() {
+  const inputs = document.querySelectorAll('input[type="file"]');
+  for (const input of inputs) {
+    if (input.dataset.ready) continue;
+    input.dataset.ready = "1";
+    const zone = document.createElement("div");
+    zone.className = "dropzone";
+    input.before(zone);
+    const hint = document.createElement("p");
+    hint.className = "drop-hint";
+    const limit = uploadLimit();
+    hint.textContent = `or drop ${input.multiple ? "images" : "an image"} here${limit ? ` · up to ${formatMiB(limit)} each` : ""}`;
+    const chosen = document.createElement("ul");
+    chosen.className = "chosen";
+    chosen.setAttribute("aria-live", "polite");
+    zone.append(input, hint, chosen);
+    input.addEventListener("change", () => showChosen(input, chosen));
+    zone.addEventListener("dragover", (event) => {
+      if (![...(event.dataTransfer?.types || [])].includes("Files")) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      zone.classList.add("dragging");
+    });
+    zone.addEventListener("dragleave", (event) => {
+      if (!zone.contains(event.relatedTarget)) zone.classList.remove("dragging");
+    });
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("dragging");
+      const dropped = [...(event.dataTransfer?.files || [])];
+      if (!dropped.length) return;
+      const files = new DataTransfer();
+      for (const file of input.multiple ? dropped : dropped.slice(0, 1)) files.items.add(file);
+      input.files = files.files;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  }
+  if (inputs.length) {
+    // a file dropped beside a zone is not opened in place of the page
+    document.addEventListener("dragover", (event) => event.preventDefault());
+    document.addEventListener("drop", (event) => event.preventDefault());
+  }
+}
+
+const shownFiles = new WeakMap(); // list -> object URLs of its thumbnails
+
+function showChosen(input, list) {
+  for (const url of shownFiles.get(list) || []) URL.revokeObjectURL(url);
+  const urls = [];
+  const limit = uploadLimit();
+  list.replaceChildren(
+    ...[...(input.files || [])].map((file) => {
+      const item = document.createElement("li");
+      const thumb = document.createElement("span");
+      thumb.className = "thumb";
+      const url = URL.createObjectURL(file);
+      urls.push(url);
+      const img = document.createElement("img");
+      img.alt = "";
+      img.decoding = "async";
+      img.addEventListener("error", () => thumb.replaceChildren(placeholder(file)), { once: true });
+      img.src = url;
+      thumb.append(img);
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = file.name;
+      const size = document.createElement("span");
+      size.className = "size";
+      size.textContent = formatBytes(file.size);
+      if (limit && file.size > limit) {
+        item.classList.add("too-large");
+        size.textContent += ` · over the ${formatMiB(limit)} limit`;
+      }
+      item.append(thumb, name, size);
+      return item;
+    }),
+  );
+  shownFiles.set(list, urls);
+}
+
+function placeholder(file) {
+  const card = document.createElement("span");
+  card.className = "placeholder";
+  const extension = /\.([^.]+)$/.exec(file.name)?.[1] || file.type.split("/")[1] || "file";
+  card.textContent = extension.toUpperCase().slice(0, 5);
+  card.title = "No preview in this browser";
+  return card;
+}
+
 setUpKeyField();
+setUpFileFields();

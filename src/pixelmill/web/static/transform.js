@@ -1,5 +1,7 @@
-// Transform page: POST /v1/transform in place; an image answer is previewed, a ZIP (a chain
-// that splits) is offered for download with the number of files in it.
+// Transform page: POST /v1/transform in place; an image answer is shown over the original
+// with a divider to drag (before on its left, after on its right), a ZIP (a chain that
+// splits) is offered for download with the number of files in it. The chips add a step to
+// the chain.
 import { formatBytes, formData, onSubmit, upload } from "./app.js";
 
 const form = document.getElementById("transform-form");
@@ -8,6 +10,11 @@ const meta = document.getElementById("transform-meta");
 const preview = document.getElementById("transform-preview");
 const image = document.getElementById("transform-image");
 const download = document.getElementById("transform-download");
+const before = document.getElementById("transform-before");
+const frame = document.getElementById("transform-compare");
+const divider = document.getElementById("transform-divider");
+const ops = document.getElementById("transform-ops");
+const chips = document.getElementById("transform-chips");
 const EXTENSIONS = {
   "image/png": "png",
   "image/jpeg": "jpg",
@@ -17,6 +24,48 @@ const EXTENSIONS = {
   "application/zip": "zip",
 };
 let shown = null;
+let original = null; // object URL of the chosen file: the "before"
+
+chips.hidden = false;
+chips.addEventListener("click", (event) => {
+  const chip = event.target.closest("button.chip");
+  if (!chip) return;
+  const chain = ops.value.trim().replace(/,\s*$/, "");
+  ops.value = chain ? `${chain}, ${chip.dataset.step}` : chip.dataset.step;
+  ops.dispatchEvent(new Event("input", { bubbles: true }));
+  ops.focus();
+});
+
+form.elements.file.addEventListener("change", () => {
+  if (original) URL.revokeObjectURL(original);
+  const file = form.elements.file.files[0];
+  original = file ? URL.createObjectURL(file) : null;
+});
+
+function moveDivider() {
+  frame.style.setProperty("--position", `${divider.value}%`);
+  divider.setAttribute("aria-valuetext", `${divider.value}% before, ${100 - divider.value}% after`);
+}
+divider.addEventListener("input", moveDivider);
+moveDivider();
+
+/** The before image, when the browser can show the chosen file; else only the result. */
+async function showBefore(width, height) {
+  let comparable = false;
+  if (original) {
+    before.src = original;
+    comparable = await before.decode().then(
+      () => true,
+      () => false,
+    );
+  }
+  frame.classList.toggle("comparing", comparable);
+  if (!comparable) before.removeAttribute("src");
+  // the frame takes the result's proportions; the original is fitted into it
+  const widest = Math.max(width, comparable ? before.naturalWidth : 0);
+  frame.style.aspectRatio = `${width} / ${height}`;
+  frame.style.width = `${widest}px`;
+}
 
 onSubmit(form, async (ui) => {
   const file = form.elements.file.files[0];
@@ -44,6 +93,7 @@ onSubmit(form, async (ui) => {
   } else {
     image.src = shown;
     await image.decode().catch(() => {});
+    await showBefore(image.naturalWidth, image.naturalHeight);
     preview.hidden = false;
     meta.textContent = `${image.naturalWidth}×${image.naturalHeight} px · ${extension.toUpperCase()} · ${formatBytes(answer.blob.size)} · ${seconds} s`;
     download.textContent = `Download ${name}`;
