@@ -27,6 +27,7 @@ from pixelmill.api.routes import (
     health,
     ocr,
     pipeline,
+    preview,
     transform,
     ui,
 )
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(captions.router)
     app.include_router(faces.router)
     app.include_router(ocr.router)
+    app.include_router(preview.router)
     app.include_router(delivery.router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
