@@ -20,6 +20,7 @@ from pixelmill.api.metrics import router as metrics_router
 from pixelmill.api.openapi import install_openapi
 from pixelmill.api.request_id import RequestIdMiddleware
 from pixelmill.api.routes import (
+    admin,
     captions,
     collage,
     delivery,
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ocr.router)
     app.include_router(preview.router)
     app.include_router(delivery.router)
+    app.include_router(admin.router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -30,6 +30,10 @@ class Heartbeats(Protocol):
         """The consumers of SERVICE that beat within the last three intervals, sorted."""
         ...
 
+    def beats(self, service: str) -> dict[str, float]:
+        """The living consumers of SERVICE and when each beat last (Unix time)."""
+        ...
+
 
 class RedisHeartbeats:
     """Heartbeats as expiring Redis keys, on the process's one client."""
@@ -54,6 +58,15 @@ class RedisHeartbeats:
             raise Unavailable(f"heartbeats unavailable: {public_reason(error)}") from error
         return sorted({key.decode()[len(start) :] for key in keys})
 
+    def beats(self, service: str) -> dict[str, float]:
+        consumers = self.alive(service)
+        keys = [self._key(service, consumer) for consumer in consumers]
+        try:
+            values = self._redis.mget(keys) if keys else []
+        except redis.RedisError as error:
+            raise Unavailable(f"heartbeats unavailable: {public_reason(error)}") from error
+        return {c: float(v) for c, v in zip(consumers, values, strict=True) if v is not None}
+
     def _key(self, service: str, consumer: str) -> str:
         return f"{self._prefix}:heartbeat:{service}:{consumer}"
 
@@ -76,6 +89,14 @@ class MemoryHeartbeats:
             for gone in [k for k, at in self._last.items() if now - at >= self._ttl]:
                 del self._last[gone]
             return sorted(consumer for named, consumer in self._last if named == service)
+
+    def beats(self, service: str) -> dict[str, float]:
+        alive = self.alive(service)
+        offset = time.time() - time.monotonic()  # monotonic beats, told as Unix times
+        with self._lock:
+            return {
+                c: self._last[(service, c)] + offset for c in alive if (service, c) in self._last
+            }
 
 
 def _escape_glob(text: str) -> str:

@@ -67,7 +67,11 @@ class Resources:
             return cls(
                 settings=settings,
                 database=database,
-                queue=MemoryQueue(settings.queue_max_length, claim_idle_ms=settings.claim_idle_ms),
+                queue=MemoryQueue(
+                    settings.queue_max_length,
+                    claim_idle_ms=settings.claim_idle_ms,
+                    dead_dir=settings.data_dir / "dead-letters",  # kept across restarts
+                ),
                 heartbeats=MemoryHeartbeats(heartbeat_seconds=settings.heartbeat_seconds),
                 job_stats=MemoryJobStats(),
                 broadcaster=MemoryBroadcaster(),
