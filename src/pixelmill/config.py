@@ -40,6 +40,8 @@ README_MARKERS = ("<!-- settings:start -->", "<!-- settings:end -->")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 # the values pixelmill.imaging.ocr.engines.choose takes (imaging does not import config)
 OcrEngine = Literal["auto", "tesseract", "rapidocr"]
+# the values pixelmill.execution.pools.Execution takes (docs/performance.md compares them)
+Execution = Literal["processes", "threads", "hybrid"]
 
 
 class SettingsError(ValueError):
@@ -271,8 +273,39 @@ class Settings(BaseSettings):
         return value
 
     # execution
+    execution: Execution = Field(
+        "processes",
+        description="Where per-image work runs. `processes`: worker processes (a native crash "
+        "costs only its requests); `threads`: threads in the API process (least memory, "
+        "fastest start; a native crash takes the server down); `hybrid`: threads for plain "
+        "JPEG, PNG and WebP after their header checks, worker processes (`isolated_workers`) "
+        "for every other decoder (HEIC, AVIF, TIFF, GIF, animations). docs/performance.md "
+        "compares them.",
+    )
+    isolated_workers: int = Field(
+        1, ge=1, description="Worker processes for the isolated decoders of `hybrid` execution."
+    )
+    memory_trim_seconds: float | None = Field(
+        1.0,
+        ge=0,
+        description="A process that has done no image work for this long gives its free memory "
+        "back to the system (glibc's malloc_trim), instead of staying at its high-water mark "
+        "after a big job.",
+        json_schema_extra={"unset": "never"},
+    )
+    malloc_arenas: int | None = Field(
+        None,
+        ge=1,
+        description="glibc malloc arenas per process (each keeps freed buffers of its own); "
+        "MALLOC_ARENA_MAX, set by pixelmill.",
+        json_schema_extra={"unset": "glibc's default, 8 per CPU"},
+    )
     process_workers: int | None = Field(
-        None, ge=1, description="Worker processes.", json_schema_extra={"unset": "CPUs available"}
+        None,
+        ge=1,
+        description="Worker processes (job threads with `threads` execution, and the job threads "
+        "of `hybrid`).",
+        json_schema_extra={"unset": "CPUs available"},
     )
     thread_workers: int | None = Field(
         None,
@@ -354,6 +387,8 @@ class Settings(BaseSettings):
         "process_workers",
         "thread_workers",
         "run_workers",
+        "memory_trim_seconds",
+        "malloc_arenas",
         mode="before",
     )
     @classmethod
@@ -361,7 +396,7 @@ class Settings(BaseSettings):
         """`PIXELMILL_REDIS_URL=` (set but empty, as compose files often leave it) means unset."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("log_level", "ocr_engine", mode="before")
+    @field_validator("log_level", "ocr_engine", "execution", mode="before")
     @classmethod
     def _any_case(cls, value: Any, info: ValidationInfo) -> Any:
         """`debug` is `DEBUG`, `Tesseract` is `tesseract`: the word is what counts."""

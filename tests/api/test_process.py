@@ -119,10 +119,12 @@ def test_health_reports_each_component(client: TestClient) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
+    execution = client.app.state.pools.execution  # type: ignore[attr-defined]
     assert body["components"]["workers"] == {
         "status": "ok",
         "detail": "ok",
-        "processes": 2,
+        "execution": execution,
+        "processes": {"processes": 2, "threads": 0, "hybrid": 1}[execution],
         "threads": 2,
         "restarts": 0,
     }

@@ -14,7 +14,7 @@ import pytest
 
 from pixelmill.errors import Stopped, Unavailable
 from pixelmill.execution.pipeline import Limits, check, choose, transform
-from pixelmill.execution.pools import Pools, still_wanted
+from pixelmill.execution.pools import EXECUTIONS, Execution, Pools, still_wanted
 from pixelmill.imaging import pipeline
 from tests.images import encode, photo
 from tests.server import running_server
@@ -51,15 +51,23 @@ def _counting(progress: str, steps: int) -> int:
     return steps
 
 
-def _pools(timeout: float | None) -> Pools:
-    pools = Pools(1, 1, timeout=timeout)
+def _pools(timeout: float | None, execution: Execution) -> Pools:
+    pools = Pools(1, 1, timeout=timeout, execution=execution)
     pools.start()
     return pools
 
 
-def test_work_past_its_deadline_stops_at_the_next_step(tmp_path: Path) -> None:
+# Every execution design runs a job the same way: on "hybrid", where isolate=True (the
+# default) is a worker process, the same job marked safe runs on a thread.
+each_design = pytest.mark.parametrize("execution", EXECUTIONS)
+
+
+@each_design
+def test_work_past_its_deadline_stops_at_the_next_step(
+    tmp_path: Path, execution: Execution
+) -> None:
     progress = tmp_path / "progress"
-    pools = _pools(timeout=0.5)
+    pools = _pools(timeout=0.5, execution=execution)
 
     async def scenario() -> int:
         with pytest.raises(Unavailable, match=r"processing limit of 0\.5 s"):
@@ -77,9 +85,10 @@ def test_work_past_its_deadline_stops_at_the_next_step(tmp_path: Path) -> None:
     assert pools.stopped == 1 and pools.timeouts == 1
 
 
-def test_work_outside_a_request_is_never_stopped(tmp_path: Path) -> None:
+@each_design
+def test_work_outside_a_request_is_never_stopped(tmp_path: Path, execution: Execution) -> None:
     progress = tmp_path / "progress"
-    pools = _pools(timeout=0.2)
+    pools = _pools(timeout=0.2, execution=execution)
     try:
         assert asyncio.run(pools.run(_counting, str(progress), 8)) == 8
     finally:
@@ -87,8 +96,12 @@ def test_work_outside_a_request_is_never_stopped(tmp_path: Path) -> None:
     assert pools.stopped == 0
 
 
-def test_a_real_chain_stops_when_its_client_goes(tmp_path: Path) -> None:
-    pools = _pools(timeout=None)
+@each_design
+@pytest.mark.parametrize("isolate", [True, False])
+def test_a_real_chain_stops_when_its_client_goes(
+    tmp_path: Path, execution: Execution, isolate: bool
+) -> None:
+    pools = _pools(timeout=None, execution=execution)
     item = check("big.png", encode(photo(1000, 1000, seed=3)), pipeline.parse(HEAVY), LIMITS)
     steps = pipeline.parse(HEAVY)
     out = choose(item, steps, None, None, "the test")
@@ -99,7 +112,7 @@ def test_a_real_chain_stops_when_its_client_goes(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with pools.admit(disconnected):
-            work = asyncio.ensure_future(pools.run(transform, item, steps, out, 1))
+            work = asyncio.ensure_future(pools.run(transform, item, steps, out, 1, isolate=isolate))
             await asyncio.sleep(0.3)
             gone.set()
             with pytest.raises(Stopped, match=r"step \d+ of 41"):

@@ -69,6 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.thread_workers or cpus,
         max_in_flight=settings.max_in_flight,
         timeout=settings.processing_timeout_seconds,
+        execution=settings.execution,
+        isolated=settings.isolated_workers,
+        trim_seconds=settings.memory_trim_seconds,
+        arenas=settings.malloc_arenas,
     )
 
     @asynccontextmanager

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pixelmill.delivery.cache import Entry
 from pixelmill.errors import InvalidParameter
-from pixelmill.execution.pipeline import Limits, check, choose, transform
+from pixelmill.execution.pipeline import Limits, check, choose, isolated, transform
 from pixelmill.execution.pools import Pools
 from pixelmill.imaging import codec, info, pipeline
 from pixelmill.imaging.ops import output
@@ -56,7 +56,9 @@ async def render(
             "(leave split out)"
         )
     out = choose(item, steps, None, None, "the URL's options", limits.max_animation_pixels, accept)
-    (result,) = await pools.run(transform, item, steps, out, limits.png_compression)
+    (result,) = await pools.run(
+        transform, item, steps, out, limits.png_compression, isolate=isolated(item.info)
+    )
     return Entry(out.format.media_type, result)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from pixelmill.errors import TooLarge
-from pixelmill.execution.pipeline import Limits
+from pixelmill.execution.pipeline import Limits, isolated
 from pixelmill.execution.pools import Pools
 from pixelmill.execution.tasks import render_collage_cell, shared_canvas
 from pixelmill.imaging import codec
@@ -41,7 +41,11 @@ async def make_collage(
     with shared_canvas(plan.width, plan.height) as (ref, canvas):
         results = await asyncio.gather(
             *(
-                pools.run(render_collage_cell, ref, corner, upload.data, info, params, upload.name)
+                pools.run(
+                    render_collage_cell,
+                    *(ref, corner, upload.data, info, params, upload.name),
+                    isolate=isolated(info),
+                )
                 for upload, info, corner in zip(uploads, infos, plan.corners, strict=True)
             ),
             return_exceptions=True,  # wait for every worker before the canvas goes away

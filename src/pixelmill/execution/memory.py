@@ -6,7 +6,9 @@ mmap of its own, or lands in a heap that is trimmed as soon as it is freed, so t
 page-faults all of its pages in again: for a 640×480 caption, ~650 faults and 1.5–2 ms of
 CPU a message, a third of the captioner's time. Raising the mmap and trim thresholds keeps
 the freed memory in the process for the next buffer (the process then stays at the size of
-its largest working set, up to `TRIM_THRESHOLD` more).
+its largest working set, up to `TRIM_THRESHOLD` more). `IdleTrim` bounds that: a process
+that has been idle a moment gives its free memory back, and `cap_arenas` bounds how many
+arenas hold such memory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import threading
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +41,78 @@ def keep_freed_buffers() -> bool:
     if not done:
         log.debug("mallopt refused the thresholds; buffers go back to the kernel")
     return done
+
+
+_M_ARENA_MAX = -8
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        libc.malloc_trim  # noqa: B018 - glibc only (musl has none)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def cap_arenas(count: int) -> bool:
+    """At most `count` malloc arenas in this process (glibc makes up to 8 per CPU, one per
+    thread that allocates while the others hold theirs, and each keeps its freed buffers)."""
+    libc = _libc()
+    return libc is not None and libc.mallopt(_M_ARENA_MAX, max(1, count)) == 1
+
+
+def trim() -> bool:
+    """Give the free memory of every arena back to the kernel (glibc's `malloc_trim(0)`)."""
+    libc = _libc()
+    return libc is not None and bool(libc.malloc_trim(0))
+
+
+class IdleTrim:
+    """Trim once the process has done no job for `seconds` after its last one: under load
+    freed buffers stay for the next job (`keep_freed_buffers`); after it, the process goes
+    back to its working size instead of staying at its high-water mark."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.trims = 0
+        self._busy = 0
+        self._dirty = False  # a job ended since the last trim
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="pixelmill-trim", daemon=True)
+        self._thread.start()
+
+    def begin(self) -> None:
+        with self._changed:
+            self._busy += 1
+            self._changed.notify()
+
+    def end(self) -> None:
+        with self._changed:
+            self._busy -= 1
+            self._dirty = True
+            self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        with self._changed:
+            while not self._closed:
+                if self._busy or not self._dirty:
+                    self._changed.wait()
+                    continue
+                # idle with freed work behind: trim unless a job begins within `seconds`
+                self._dirty = False
+                if self._changed.wait_for(lambda: self._busy or self._closed, self.seconds):
+                    self._dirty = True  # work came back first: trim after it instead
+                    continue
+                trim()
+                self.trims += 1

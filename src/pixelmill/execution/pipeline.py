@@ -66,6 +66,18 @@ class Checked:
     sizes: tuple[tuple[int, int], ...]
 
 
+# What runs beside the server on "hybrid" execution (pools.Pools.run's isolate=False): one
+# frame of a format OpenCV decodes itself, its header checked. Everything else (HEIC, AVIF,
+# TIFF, GIF, BMP, animations, profiles and palettes that Pillow converts) is decoded in an
+# isolated worker process, where a crash in a native decoder costs only its request.
+_BESIDE_SERVER = frozenset({"JPEG", "PNG", "WEBP"})
+
+
+def isolated(info: codec.ImageInfo) -> bool:
+    """Whether decoding this input should be kept apart from the server (`Pools.run`)."""
+    return not (info.plain and info.format in _BESIDE_SERVER and info.frames == 1)
+
+
 def numbered(target: Path, count: int) -> list[Path]:
     """The files one input writes: `target` itself, or `<stem>_<i><ext>` when it fans out."""
     if count == 1:
@@ -256,7 +268,7 @@ async def run_files(
     # threads, keeping no bytes: each worker reads its own file again (from the page cache),
     # so no image crosses between processes and memory does not grow with the request.
     formats = [job.format for job in jobs]
-    await asyncio.gather(
+    infos = await asyncio.gather(
         *(
             pools.run_local(_check_only, job.source, steps, limits, job.input, job.target, fmt)
             for job, fmt in zip(jobs, formats, strict=True)
@@ -266,9 +278,11 @@ async def run_files(
         await asyncio.gather(
             *(
                 pools.run(
-                    check_and_transform_file, job.source, job.target, steps, limits, job.input, fmt
+                    check_and_transform_file,
+                    *(job.source, job.target, steps, limits, job.input, fmt),
+                    isolate=isolated(info),
                 )
-                for job, fmt in zip(jobs, formats, strict=True)
+                for job, fmt, info in zip(jobs, formats, infos, strict=True)
             )
         )
     )
@@ -276,9 +290,10 @@ async def run_files(
 
 def _check_only(
     source: Path, steps: Sequence[Step], limits: Limits, name: str, target: Path, fmt: str
-) -> None:
+) -> codec.ImageInfo:
     item = check_file(source, steps, limits, name)
     choose(item, steps, fmt, None, f"output {target.name!r}", limits.max_animation_pixels)
+    return item.info
 
 
 async def run_upload(
@@ -297,4 +312,7 @@ async def run_upload(
     item = await pools.run_local(check, name, data, steps, limits)
     asked_by = "the request's format and quality fields"
     out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels, accept)
-    return out, await pools.run(transform, item, steps, out, limits.png_compression)
+    results = await pools.run(
+        transform, item, steps, out, limits.png_compression, isolate=isolated(item.info)
+    )
+    return out, results

@@ -1,9 +1,21 @@
-"""The worker pools: one process pool for per-image work, a thread pool in each worker process
-for bands of one image, and a thread pool in the API process for encoding and file I/O.
+"""The worker pools: where per-image work runs (`run`), a thread pool for bands of one image,
+and a thread pool in the API process for encoding and file I/O (`run_local`).
 
-All three are created once, at start-up, and shut down with the service. A worker process
-that dies (killed, out of memory) breaks the process pool; the pool is then replaced, the
-requests that were in it get a 503, and the next ones are served again.
+Where `run` puts the work is the execution design (`PIXELMILL_EXECUTION`, docs/performance.md):
+
+* "processes": a process pool (through a forkserver), band threads in each worker process.
+  A native crash costs only the requests its worker held.
+* "threads": threads in the API process (OpenCV, libjpeg and zlib let go of the GIL), band
+  threads beside them. No worker process: the least memory and the shortest start, but a
+  native crash takes the server down.
+* "hybrid": threads for the work the caller marks as safe (`isolate=False`: a plain JPEG,
+  PNG or WebP after its header checks, decoded by OpenCV), and a small process pool for
+  everything else (`isolate=True`, the default: HEIC, AVIF, TIFF, GIF, animations, whatever
+  Pillow's or libheif's native decoders read).
+
+All of them are created once, at start-up, and shut down with the service. A worker process
+that dies (killed, out of memory, a segfault in a decoder) breaks the process pool; the pool
+is then replaced, the requests that were in it get a 503, and the next ones are served again.
 
 Back-pressure: a request takes a place with `admit()` before it reads its uploads. There are
 `max_in_flight` places; past them the answer is at once a 429 (`Busy`), so the executors'
@@ -17,6 +29,12 @@ submitted under it carries (slot, token), and a chain asks `still_wanted()` betw
 steps. The answer is no once the deadline has passed, once the client has gone
 (`abandon`), or once the request has left `admit` (its slot is freed: the token no longer
 matches), so abandoned work stops at the next step instead of holding a CPU to the end.
+On threads, the job's thread reads the same two arrays.
+
+Retained memory: glibc keeps freed buffers for speed (`memory.keep_freed_buffers`), so a
+process stays at its high-water mark after one big collage. Each process that does pixel work
+gives its free memory back once it has been idle for `trim_seconds` (`memory.IdleTrim`), and
+caps its malloc arenas at `arenas` (one per thread that may allocate at once, by default).
 """
 
 from __future__ import annotations
@@ -35,22 +53,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from pixelmill.errors import Busy, Stopped, Unavailable
+from pixelmill.execution.memory import IdleTrim, cap_arenas, keep_freed_buffers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Set in each worker process by `_init_worker`: that process's segment-band threads, and the
-# shared tokens and deadlines of the admitted requests' slots.
+Execution = Literal["processes", "threads", "hybrid"]
+EXECUTIONS: tuple[str, ...] = get_args(Execution)
+
+# Set in each worker process by `_init_worker`: that process's segment-band threads, the
+# shared tokens and deadlines of the admitted requests' slots, and its idle trim.
 _band_threads: ThreadPoolExecutor | None = None
 _band_count = 1
 _tokens: Any = None
 _deadlines: Any = None
-# In a worker process: the (slot, token) of the job in hand. In the API process: the slot of
-# the request whose task this is.
-_work: tuple[int, int] | None = None
+_trim: IdleTrim | None = None
+# The job in hand on this thread (a worker process's, or one of the API process's job
+# threads): `job.work` = (tokens, deadlines, slot, token), `job.bands` = (count, executor)
+# on a job thread of the API process.
+_job = threading.local()
+# In the API process: the slot of the request whose task this is.
 _admitted: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
     "pixelmill_admitted", default=None
 )
@@ -59,21 +84,26 @@ DISCONNECT_POLL_SECONDS = 0.25
 
 
 def band_threads() -> tuple[int, Executor | None]:
-    """How many band threads this worker process has, and their pool (None outside one)."""
+    """How many band threads the job in hand may use, and their pool (None outside a job)."""
+    bands: tuple[int, Executor] | None = getattr(_job, "bands", None)
+    if bands is not None:
+        return bands
     return _band_count, _band_threads
 
 
 def still_wanted() -> bool:
-    """In a worker process: whether the job in hand is still wanted (a job submitted outside
-    `admit`, such as the CLI's, always is)."""
-    if _work is None or _tokens is None:
+    """Whether the job in hand is still wanted (a job submitted outside `admit`, such as the
+    CLI's, always is)."""
+    work = getattr(_job, "work", None)
+    if work is None:
         return True
-    slot, token = _work
-    return bool(_tokens[slot] == token and time.monotonic() < _deadlines[slot])
+    tokens, deadlines, slot, token = work
+    return bool(tokens[slot] == token and time.monotonic() < deadlines[slot])
 
 
 class Pools:
-    """Process pool + per-process thread pools + the API process's own thread pool."""
+    """Where per-image work runs (processes, threads or both: `execution`), band threads, and
+    the API process's own thread pool."""
 
     def __init__(
         self,
@@ -83,15 +113,33 @@ class Pools:
         *,
         max_in_flight: int | None = None,
         timeout: float | None = None,
+        execution: Execution = "processes",
+        isolated: int = 1,
+        trim_seconds: float | None = None,
+        arenas: int | None = None,
     ) -> None:
-        """`start_method`: "forkserver" in servers (safe beside threads); a single-threaded
-        command may use "fork", which skips re-importing the engine in a fresh interpreter.
-        `max_in_flight`: requests admitted at once (default: 16 per process, at least 32);
-        `timeout`: seconds an admitted request's work may take (None: no limit)."""
+        """`processes`: jobs run at once (worker processes, or job threads on threads);
+        `threads`: band threads per job runner. `start_method`: "forkserver" in servers (safe
+        beside threads); a single-threaded command may use "fork", which skips re-importing
+        the engine in a fresh interpreter. `max_in_flight`: requests admitted at once
+        (default: 16 per process, at least 32); `timeout`: seconds an admitted request's work
+        may take (None: no limit). `execution`: the design (module docstring); `isolated`:
+        worker processes of "hybrid". `trim_seconds`: idle seconds after which a process
+        gives its free memory back (None: never); `arenas`: glibc malloc arenas per process
+        (None: glibc's default, 8 per CPU)."""
+        if execution not in EXECUTIONS:
+            raise ValueError(f"execution must be one of {', '.join(EXECUTIONS)}: {execution!r}")
+        self.execution = execution
         self.processes = processes
         self.threads = threads
+        # worker processes: none on threads, the small isolated pool in hybrid
+        self.worker_processes = {"processes": processes, "threads": 0, "hybrid": isolated}[
+            execution
+        ]
         self.max_in_flight = max_in_flight or max(32, 16 * processes)
         self.timeout = timeout
+        self.trim_seconds = trim_seconds
+        self.arenas = arenas
         self.in_flight = 0  # changed on the event loop only
         self.refused = 0
         self.timeouts = 0
@@ -104,19 +152,42 @@ class Pools:
         self._next_token = itertools.count(1)
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
+        self._jobs: ThreadPoolExecutor | None = None  # job threads: "threads" and "hybrid"
         self._local: ThreadPoolExecutor | None = None
         self._bands: ThreadPoolExecutor | None = None
+        self._trim: IdleTrim | None = None
         self.restarts = 0
 
     def start(self) -> None:
-        """Start the pools and wait until every worker process is up."""
-        if self._context.get_start_method() == "forkserver":
-            self._context.set_forkserver_preload(["pixelmill.execution.tasks"])
+        """Start the pools, warm every runner up (imports, codecs' first use) and wait until
+        each is ready, so that the first request pays for none of it."""
         self._local = ThreadPoolExecutor(self.processes, thread_name_prefix="pixelmill-local")
         self._bands = ThreadPoolExecutor(self.threads, thread_name_prefix="pixelmill-bands")
-        self._executor = self._new_executor()
-        self._warm_up()
-        log.info("pools ready: %d processes × %d threads", self.processes, self.threads)
+        if self.trim_seconds is not None:
+            self._trim = IdleTrim(self.trim_seconds)
+        warming: list[Future[Any]] = []
+        if self.execution != "processes":
+            if self.arenas is not None:
+                cap_arenas(self.arenas)  # before the job threads make arenas of their own
+            self._jobs = ThreadPoolExecutor(self.processes, thread_name_prefix="pixelmill-job")
+            warming.append(self._jobs.submit(_warm_up_in_process))
+        if self.worker_processes:
+            if self._context.get_start_method() == "forkserver":
+                self._context.set_forkserver_preload(["pixelmill.execution.tasks"])
+            self._executor = self._new_executor()
+            # Workers start on demand; keep each busy a moment so that all start now.
+            warming += [
+                self._executor.submit(_warm_up_worker, 0.05) for _ in range(self.worker_processes)
+            ]
+        for future in warming:
+            future.result(timeout=120)
+        log.info(
+            "pools ready (%s): %d job runners × %d band threads, %d worker processes",
+            self.execution,
+            self.processes,
+            self.threads,
+            self.worker_processes,
+        )
 
     def shutdown(self) -> None:
         """Finish the work in hand, then stop every pool."""
@@ -124,10 +195,13 @@ class Pools:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
-        for pool in (self._local, self._bands):
+        for pool in (self._jobs, self._local, self._bands):
             if pool is not None:
                 pool.shutdown(wait=True)
-        self._local = self._bands = None
+        self._jobs = self._local = self._bands = None
+        if self._trim is not None:
+            self._trim.close()
+            self._trim = None
 
     @asynccontextmanager
     async def admit(
@@ -179,9 +253,17 @@ class Pools:
         log.info("client gone: its work stops at the next step")
         self._deadlines[slot] = 0.0
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` in a worker process (under the deadline of the admitted request
-        this task serves, if any)."""
+    def runs_in_process(self, isolate: bool = True) -> bool:
+        """Whether `run(..., isolate=isolate)` goes to a worker process."""
+        return self.execution == "processes" or (self.execution == "hybrid" and isolate)
+
+    async def run(self, fn: Callable[..., T], *args: Any, isolate: bool = True) -> T:
+        """Run `fn(*args)` as one job (under the deadline of the admitted request this task
+        serves, if any): in a worker process, or on a job thread of the API process, as the
+        execution design says. `isolate=False` marks work that is safe beside the server
+        (bounded, pre-checked, OpenCV's decoders only): "hybrid" runs it on a thread."""
+        if not self.runs_in_process(isolate):
+            return await self._run_on_thread(fn, *args)
         executor = self._require()
         try:
             future = executor.submit(_with_work, _admitted.get(), fn, *args)
@@ -192,6 +274,16 @@ class Pools:
             raise Unavailable(
                 "a worker process died while handling this request; please retry"
             ) from None
+
+    async def _run_on_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        jobs, bands = self._jobs, self._bands
+        if jobs is None or bands is None:
+            raise Unavailable("the service is not running")
+        admitted = _admitted.get()
+        work = None if admitted is None else (self._tokens, self._deadlines, *admitted)
+        future = jobs.submit(_on_job_thread, work, (self.threads, bands), self._trim, fn, *args)
+        future.add_done_callback(self._count_stopped)
+        return await asyncio.wrap_future(future)
 
     def _count_stopped(self, future: Future[Any]) -> None:
         if not future.cancelled() and isinstance(future.exception(), Stopped):
@@ -214,16 +306,23 @@ class Pools:
         return self._bands.map(fn, items)
 
     async def ping(self, timeout: float = 5.0) -> str:
-        """'ok' when a worker answers, 'busy' when none could in time, 'down' when broken."""
+        """'ok' when a job runner answers (a worker process, if there are any), 'busy' when
+        none could in time, 'down' when broken."""
         try:
-            executor = self._require()
-            await asyncio.wait_for(asyncio.wrap_future(executor.submit(os.getpid)), timeout)
+            if self.worker_processes:
+                executor = self._require()
+                future = executor.submit(os.getpid)
+            elif self._jobs is not None:
+                future = self._jobs.submit(os.getpid)
+            else:
+                return "down"
+            await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except TimeoutError:
             return "busy"
         except BrokenProcessPool:
             self._replace(executor)
             return "down"
-        except Unavailable:
+        except (Unavailable, RuntimeError):  # RuntimeError: submitted after shutdown
             return "down"
         return "ok"
 
@@ -235,10 +334,10 @@ class Pools:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            self.processes,
+            self.worker_processes,
             mp_context=self._context,
             initializer=_init_worker,
-            initargs=(self.threads, self._tokens, self._deadlines),
+            initargs=(self.threads, self._tokens, self._deadlines, self.trim_seconds, self.arenas),
         )
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
@@ -250,24 +349,20 @@ class Pools:
             self.restarts += 1
         broken.shutdown(wait=False, cancel_futures=True)
 
-    def _warm_up(self) -> None:
-        # Workers start on demand; keep each busy a moment so that all of them start now
-        # and the first requests do not pay for process start-up and imports.
-        executor = self._require()
-        futures = [executor.submit(_settle, 0.05) for _ in range(self.processes)]
-        for future in futures:
-            future.result(timeout=120)
 
-
-def _init_worker(threads: int, tokens: Any, deadlines: Any) -> None:
-    global _band_threads, _band_count, _tokens, _deadlines
+def _init_worker(
+    threads: int, tokens: Any, deadlines: Any, trim_seconds: float | None, arenas: int | None
+) -> None:
+    global _band_threads, _band_count, _tokens, _deadlines, _trim
     _tokens, _deadlines = tokens, deadlines
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
     import cv2
 
-    from pixelmill.execution.memory import keep_freed_buffers
-
     keep_freed_buffers()
+    if arenas is not None:
+        cap_arenas(arenas)
+    if trim_seconds is not None:
+        _trim = IdleTrim(trim_seconds)
 
     cv2.setNumThreads(1)  # parallelism comes from our bands, not from OpenCV's own threads
     _band_threads = ThreadPoolExecutor(threads, thread_name_prefix="pixelmill-band")
@@ -275,16 +370,51 @@ def _init_worker(threads: int, tokens: Any, deadlines: Any) -> None:
 
 
 def _with_work(work: tuple[int, int] | None, fn: Callable[..., T], *args: Any) -> T:
-    global _work
-    _work = work
+    """In a worker process: `fn(*args)` as the job in hand."""
+    _job.work = None if work is None else (_tokens, _deadlines, *work)
+    if _trim is not None:
+        _trim.begin()
     try:
         return fn(*args)
     finally:
-        _work = None
+        _job.work = None
+        if _trim is not None:
+            _trim.end()
 
 
-def _settle(seconds: float) -> int:
-    import time
+def _on_job_thread(
+    work: tuple[Any, Any, int, int] | None,
+    bands: tuple[int, Executor],
+    trim: IdleTrim | None,
+    fn: Callable[..., T],
+    *args: Any,
+) -> T:
+    """On a job thread of the API process: `fn(*args)` as the job in hand."""
+    _job.work, _job.bands = work, bands
+    if trim is not None:
+        trim.begin()
+    try:
+        return fn(*args)
+    finally:
+        _job.work = _job.bands = None
+        if trim is not None:
+            trim.end()
 
+
+def _warm_up_worker(seconds: float) -> int:
+    """Held a moment, so that every worker process starts now; warmed like a job thread."""
+    _warm_up_in_process()
     time.sleep(seconds)
     return os.getpid()
+
+
+def _warm_up_in_process() -> None:
+    # The first use of each codec loads its plugins and tables (Pillow's plugin registry,
+    # libjpeg's, libpng's); done here, before the service reports healthy.
+    import cv2
+
+    from pixelmill.execution.warm import warm_up
+
+    if multiprocessing.parent_process() is None:
+        cv2.setNumThreads(1)  # job threads in the API process: our parallelism, not OpenCV's
+    warm_up()

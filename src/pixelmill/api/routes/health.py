@@ -30,7 +30,13 @@ _EXAMPLE = {
     "status": "ok",
     "version": __version__,
     "components": {
-        "workers": {"status": "ok", "processes": 2, "threads": 2, "restarts": 0},
+        "workers": {
+            "status": "ok",
+            "execution": "processes",
+            "processes": 2,
+            "threads": 2,
+            "restarts": 0,
+        },
         "results_dir": {"status": "ok"},
         "database": {"status": "ok"},
         "queue": {"status": "ok", "kind": "embedded"},
@@ -76,7 +82,8 @@ async def health(request: Request, settings: SettingsDep, pools: PoolsDep) -> JS
             # "busy": every worker is taken by requests in hand, which is healthy.
             "status": "down" if workers == "down" else "ok",
             "detail": workers,
-            "processes": pools.processes,
+            "execution": pools.execution,
+            "processes": pools.worker_processes,
             "threads": pools.threads,
             "restarts": pools.restarts,
         },
