@@ -11,14 +11,21 @@ server users would pick instead, on the same 1920x1080 JPEG.
   derives for ``blur=5`` (sigma = 0.3 * ((5 - 1) / 2 - 1) + 0.8), so both do the same work;
   thumbor reads the image from disk, where pixelmill has it uploaded with every request.
 
+* the codec floor: the least work any server must do for this request, in this process on
+  one thread (``cv2.setNumThreads(1)``): decode the JPEG at half size straight to gray
+  (``IMREAD_REDUCED_GRAYSCALE_2``: libjpeg-turbo's DCT scaling), blur it 5x5, encode it at
+  quality 85, with the same libjpeg-turbo build pixelmill decodes and encodes with (OpenCV's).
+
 Both answers are checked: a 960x540 JPEG, gray (channels within a few levels), and the two
 within a few levels of each other on average. Measured, interleaved so that load from other
 processes hits both alike:
 
 * single-request latency: one request at a time over a keep-alive connection, median and
-  min-max of ``--runs`` pairs;
+  min-max of ``--runs`` rounds (pixelmill, each thumbor, the floor);
 * requests/s with 8 concurrent clients (threads, each with its own keep-alive connection),
-  ``--seconds`` per server per round, ``--rounds`` rounds; the median round;
+  ``--seconds`` per server per round, ``--rounds`` rounds; the median round. The floor's
+  throughput on the CPUs available: its work looped in one single-threaded process per CPU,
+  all at once, for as long;
 * the memory floor: `bench/bare_fastapi.py`, a FastAPI app under uvicorn that parses the same
   upload and answers without image work, loaded the same way (its requests/s mean nothing);
 * peak memory of each server's whole process tree (the API process, the forkserver and the
@@ -33,12 +40,15 @@ and exits 0, so `make bench` goes on with the others.
 
     .venv/bin/python bench/thumbor_peer.py [--quick] [--runs 20] [--seconds 8] [--rounds 3]
     .venv/bin/python bench/thumbor_peer.py --thumbor-processes 0   # without thumbor --processes 2
+    .venv/bin/python bench/thumbor_peer.py --without-thumbor --env PIXELMILL_EXECUTION=threads
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import multiprocessing
 import os
 import platform
 import signal
@@ -49,6 +59,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +88,10 @@ THUMBOR_PATH = f"/unsafe/{OUT_WIDTH}x{OUT_HEIGHT}/filters:grayscale():blur(2,1.1
 CLIENTS = 8
 BARE = "bare FastAPI app"
 SAMPLE_EVERY_S = 0.05
-GOAL_RPS = 2.0
+GOAL_RPS = 3.0  # pixelmill's req/s over thumbor's
+GOAL_FLOOR_LATENCY = 1.2  # pixelmill's single request over the floor's
+GOAL_FLOOR_RPS = 0.85  # pixelmill's req/s over the floor's on all CPUs
+FLOOR = "codec floor"
 MAX_GRAY_SPREAD = 6  # JPEG chroma noise in a gray image saved as RGB
 MAX_MEAN_DIFFERENCE = 4.0
 HEALTH_TIMEOUT_S = 60.0
@@ -345,6 +359,45 @@ def check(name: str, data: bytes) -> tuple[str, bool, np.ndarray]:
     return detail, passed, gray
 
 
+# --------------------------------------------------------------------------- the floor
+
+
+def codec_floor(jpeg: bytes) -> bytes:
+    """Decode at half size straight to gray, blur 5x5, encode at 85: what any server must do
+    for this request, with the libjpeg-turbo pixelmill uses (OpenCV's)."""
+    gray = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_2)
+    if gray is None:
+        raise RuntimeError("JPEG decoding failed")
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.GaussianBlur(gray, (5, 5), 0), [cv2.IMWRITE_JPEG_QUALITY, 85]
+    )
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return encoded.tobytes()
+
+
+def floor_loop(jpeg: bytes, start_at: float, seconds: float) -> float:
+    """In a floor process: the floor's work back to back from `start_at` (epoch) for
+    `seconds`; how many per second this process did."""
+    cv2.setNumThreads(1)
+    time.sleep(max(0.0, start_at - time.time()))
+    began = time.perf_counter()
+    done = 0
+    while time.perf_counter() - began < seconds:
+        codec_floor(jpeg)
+        done += 1
+    return done / (time.perf_counter() - began)
+
+
+def floor_per_second(
+    processes: ProcessPoolExecutor, count: int, jpeg: bytes, seconds: float
+) -> float:
+    """The floor's throughput with one single-threaded process per CPU, all running at once."""
+    start_at = time.time() + 0.5  # every process is past unpickling by then
+    futures = [processes.submit(floor_loop, jpeg, start_at, seconds) for _ in range(count)]
+    return sum(future.result() for future in futures)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -354,13 +407,22 @@ class Results:
     rps: dict[str, list[float]] = field(default_factory=dict)
 
 
-def measure(servers: list[Server], sends: dict[str, Request], args: argparse.Namespace) -> Results:
-    results = Results(latency={s.name: [] for s in servers}, rps={s.name: [] for s in servers})
+def measure(
+    servers: list[Server], sends: dict[str, Request], jpeg: bytes, args: argparse.Namespace
+) -> Results:
+    names = [s.name for s in servers]
+    results = Results(
+        latency={name: [] for name in [*names, FLOOR]}, rps={name: [] for name in [*names, FLOOR]}
+    )
     clients = {s.name: httpx.Client(timeout=120) for s in servers}
+    cpus = len(os.sched_getaffinity(0))
+    floor_processes = ProcessPoolExecutor(cpus, mp_context=multiprocessing.get_context("spawn"))
     try:
+        floor_per_second(floor_processes, cpus, jpeg, 0.2)  # start the floor's processes
         for _ in range(3):  # warm-up: connections, worker imports, caches
             for server in servers:
                 sends[server.name](clients[server.name])
+            codec_floor(jpeg)
         for server in servers:
             assert server.process is not None
             server.idle_pss_kib = tree_memory(server.process.pid)[0]
@@ -370,6 +432,9 @@ def measure(servers: list[Server], sends: dict[str, Request], args: argparse.Nam
                     results.latency[server.name].append(
                         latency_ms(clients[server.name], sends[server.name])
                     )
+                began = time.perf_counter()
+                codec_floor(jpeg)
+                results.latency[FLOOR].append((time.perf_counter() - began) * 1000)
             print(
                 "  latency: "
                 + ", ".join(
@@ -378,13 +443,26 @@ def measure(servers: list[Server], sends: dict[str, Request], args: argparse.Nam
                 flush=True,
             )
             for round_ in range(args.rounds):
-                for server in servers[:: 1 if round_ % 2 == 0 else -1]:
-                    rate = back_to_back(sends[server.name], CLIENTS, args.seconds)
-                    results.rps[server.name].append(rate)
-                    print(f"  round {round_ + 1}: {server.name} {rate:.1f} req/s", flush=True)
+                loads: list[tuple[str, Callable[[], float]]] = [
+                    (s.name, functools.partial(back_to_back, sends[s.name], CLIENTS, args.seconds))
+                    for s in servers
+                ]
+                loads.append(
+                    (
+                        f"{FLOOR} in {cpus} processes",
+                        functools.partial(
+                            floor_per_second, floor_processes, cpus, jpeg, args.seconds
+                        ),
+                    )
+                )
+                for name, load in loads[:: 1 if round_ % 2 == 0 else -1]:
+                    rate = load()
+                    results.rps[name.split(" in ")[0]].append(rate)
+                    print(f"  round {round_ + 1}: {name} {rate:.1f} req/s", flush=True)
     finally:
         for client in clients.values():
             client.close()
+        floor_processes.shutdown()
     return results
 
 
@@ -396,143 +474,15 @@ def mib(kib: int) -> str:
     return f"{kib / 1024:.0f}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer runs, shorter rounds")
-    parser.add_argument("--runs", type=int, default=20, help="single-request pairs (20)")
-    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per round (8)")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (3)")
-    parser.add_argument(
-        "--thumbor-processes",
-        type=int,
-        default=2,
-        help="also run thumbor --processes N (default 2; 0: only the default single process)",
-    )
-    args = parser.parse_args()
-    if args.quick:
-        args.runs, args.seconds, args.rounds, args.thumbor_processes = 6, 3.0, 1, 0
-    bench = "transform"
-    figures = [
-        "/v1/transform req/s, 8 clients, vs thumbor",
-        "/v1/transform single-request median, thumbor / pixelmill",
-        "/v1/transform peak memory (PSS), pixelmill / thumbor",
-        "/v1/transform peak memory (PSS), a bare FastAPI app (no image work) / thumbor",
-    ]
-    try:
-        venv = thumbor_venv()
-    except Unavailable as error:
-        print(f"thumbor benchmark skipped: thumbor could not be installed: {error}", flush=True)
-        for figure in figures:
-            skipped(bench, figure, "thumbor could not be installed")
-        return 0
-    peer = thumbor_version(venv)
-    print(
-        f"transform benchmark: pixelmill against {peer}; {len(os.sched_getaffinity(0))} CPUs; "
-        f"Python {platform.python_version()}, OpenCV {cv2.__version__}",
-        flush=True,
-    )
-    with tempfile.TemporaryDirectory(prefix="pixelmill-bench-") as tmp:
-        work = Path(tmp)
-        images = work / "images"
-        images.mkdir()
-        ok, encoded = cv2.imencode(".jpg", make_photo(20240503), [cv2.IMWRITE_JPEG_QUALITY, 90])
-        assert ok
-        jpeg = encoded.tobytes()
-        (images / IMAGE_NAME).write_bytes(jpeg)
-        print(f"{IMAGE_NAME}: 1920x1080, quality {JPEG_QUALITY}, {len(jpeg):,} bytes")
-
-        pixelmill = Server(
-            "pixelmill",
-            [sys.executable, "-m", "pixelmill", "serve"],
-            {
-                "PIXELMILL_DATA_DIR": str(work / "data"),
-                "PIXELMILL_RESULTS_DIR": str(work / "results"),
-                "PIXELMILL_LOG_LEVEL": "WARNING",
-            },
-            "/health",
-            work / "pixelmill.log",
-        )
-        bare = Server(
-            BARE,
-            [
-                *(sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "bare_fastapi:app"),
-                *("--host", "127.0.0.1", "--log-level", "warning"),
-            ],
-            {},
-            "/health",
-            work / "bare.log",
-        )
-        conf = thumbor_conf(work, images)
-        thumbor_bin = str(venv / "bin" / "thumbor")
-        servers = [pixelmill]
-        for processes in sorted({1, args.thumbor_processes} - {0}):
-            name = "thumbor" if processes == 1 else f"thumbor --processes {processes}"
-            command = [thumbor_bin, "--ip", "127.0.0.1", "--conf", str(conf), "-l", "warning"]
-            if processes != 1:
-                command += ["--processes", str(processes)]
-            servers.append(
-                Server(name, command, {}, "/healthcheck", work / f"thumbor-{processes}.log")
-            )
-        servers.append(bare)
-        with contextlib.ExitStack() as stack:
-            for server in servers:
-                server.port = free_port()
-                if server is pixelmill:
-                    server.env["PIXELMILL_PORT"] = str(server.port)
-                else:
-                    server.command += ["--port", str(server.port)]
-                try:
-                    stack.enter_context(running(server))
-                except Unavailable as error:
-                    if server in (pixelmill, bare):
-                        raise
-                    print(f"thumbor benchmark skipped: thumbor did not start: {error}")
-                    for figure in figures:
-                        skipped(bench, figure, "thumbor did not start")
-                    return 0
-            sends = {s.name: pixelmill_request(s, jpeg) for s in (pixelmill, bare)}
-            thumbors = [s for s in servers if s not in (pixelmill, bare)]
-            for server in thumbors:
-                sends[server.name] = thumbor_request(server)
-
-            with httpx.Client(timeout=120) as client:
-                outputs = {s.name: sends[s.name](client) for s in (pixelmill, *thumbors)}
-            checks, grays = [], {}
-            for name, data in outputs.items():
-                detail, passed, grays[name] = check(name, data)
-                checks.append((detail, passed))
-            difference = (
-                float(np.abs(grays["pixelmill"].astype(np.int16) - grays["thumbor"]).mean())
-                if grays["pixelmill"].shape == grays["thumbor"].shape
-                else float("inf")
-            )
-            checks.append(
-                (
-                    f"pixelmill and thumbor differ by {difference:.2f} levels on average",
-                    difference <= MAX_MEAN_DIFFERENCE,
-                )
-            )
-            for detail, passed in checks:
-                print(f"{'OK  ' if passed else 'FAIL'} {detail}")
-            if not all(passed for _, passed in checks):
-                return 1
-
-            results = measure(servers, sends, args)
-
-    print()
-    print(
-        f"{'server':<24}{'median ms (min-max)':>26}{'req/s, 8 clients':>26}"
-        f"{'peak PSS MiB':>14}{'peak RSS MiB':>14}{'idle PSS MiB':>14}"
-    )
-    for server in servers:
-        print(
-            f"{server.name:<24}{spread(results.latency[server.name]):>26}"
-            f"{spread(results.rps[server.name]):>26}"
-            f"{server.peak_pss_kib / 1024:>14.1f}{server.peak_rss_kib / 1024:>14.1f}"
-            f"{server.idle_pss_kib / 1024:>14.1f}"
-        )
-    print()
-    thumbor = servers[1]
+def record_thumbor(
+    bench: str,
+    figures: list[str],
+    results: Results,
+    pixelmill: Server,
+    thumbor: Server,
+    bare: Server,
+) -> None:
+    """The figures against thumbor (one process, its default)."""
     ours_rps = statistics.median(results.rps["pixelmill"])
     their_rps = statistics.median(results.rps["thumbor"])
     ours_ms = statistics.median(results.latency["pixelmill"])
@@ -575,6 +525,201 @@ def main() -> int:
             f"{BARE}: {mib(bare.peak_pss_kib)} MiB (RSS {mib(bare.peak_rss_kib)})",
             f"thumbor: {mib(thumbor.peak_pss_kib)} MiB (RSS {mib(thumbor.peak_rss_kib)})",
             bare.peak_pss_kib / thumbor.peak_pss_kib,
+        )
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs, shorter rounds")
+    parser.add_argument("--runs", type=int, default=20, help="single-request pairs (20)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per round (8)")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (3)")
+    parser.add_argument(
+        "--thumbor-processes",
+        type=int,
+        default=2,
+        help="also run thumbor --processes N (default 2; 0: only the default single process)",
+    )
+    parser.add_argument(
+        "--without-thumbor",
+        action="store_true",
+        help="pixelmill, the bare app and the floor only (the thumbor figures: not measured)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set in pixelmill's environment, e.g. PIXELMILL_EXECUTION=threads (repeatable)",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.seconds, args.rounds, args.thumbor_processes = 6, 3.0, 1, 0
+    bench = "transform"
+    figures = [
+        "/v1/transform req/s, 8 clients, vs thumbor",
+        "/v1/transform single-request median, thumbor / pixelmill",
+        "/v1/transform peak memory (PSS), pixelmill / thumbor",
+        "/v1/transform peak memory (PSS), a bare FastAPI app (no image work) / thumbor",
+        "/v1/transform single-request median, pixelmill / codec floor",
+        "/v1/transform req/s, 8 clients, pixelmill / codec floor on all CPUs",
+    ]
+    thumbor_figures = figures[:4]
+    venv: Path | None = None
+    if args.without_thumbor:
+        for figure in thumbor_figures:
+            skipped(bench, figure, "run --without-thumbor")
+    else:
+        try:
+            venv = thumbor_venv()
+        except Unavailable as error:
+            print(f"thumbor not measured: thumbor could not be installed: {error}", flush=True)
+            for figure in thumbor_figures:
+                skipped(bench, figure, "thumbor could not be installed")
+    peer = thumbor_version(venv) if venv is not None else "no thumbor"
+    print(
+        f"transform benchmark: pixelmill against {peer}; {len(os.sched_getaffinity(0))} CPUs; "
+        f"Python {platform.python_version()}, OpenCV {cv2.__version__}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="pixelmill-bench-") as tmp:
+        work = Path(tmp)
+        images = work / "images"
+        images.mkdir()
+        ok, encoded = cv2.imencode(".jpg", make_photo(20240503), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        assert ok
+        jpeg = encoded.tobytes()
+        (images / IMAGE_NAME).write_bytes(jpeg)
+        print(f"{IMAGE_NAME}: 1920x1080, quality {JPEG_QUALITY}, {len(jpeg):,} bytes")
+
+        pixelmill = Server(
+            "pixelmill",
+            [sys.executable, "-m", "pixelmill", "serve"],
+            {
+                "PIXELMILL_DATA_DIR": str(work / "data"),
+                "PIXELMILL_RESULTS_DIR": str(work / "results"),
+                "PIXELMILL_LOG_LEVEL": "WARNING",
+                **dict(item.partition("=")[::2] for item in args.env),
+            },
+            "/health",
+            work / "pixelmill.log",
+        )
+        bare = Server(
+            BARE,
+            [
+                *(sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "bare_fastapi:app"),
+                *("--host", "127.0.0.1", "--log-level", "warning"),
+            ],
+            {},
+            "/health",
+            work / "bare.log",
+        )
+        conf = thumbor_conf(work, images)
+        servers = [pixelmill]
+        for processes in sorted({1, args.thumbor_processes} - {0}) if venv else []:
+            thumbor_bin = str(venv / "bin" / "thumbor")
+            name = "thumbor" if processes == 1 else f"thumbor --processes {processes}"
+            command = [thumbor_bin, "--ip", "127.0.0.1", "--conf", str(conf), "-l", "warning"]
+            if processes != 1:
+                command += ["--processes", str(processes)]
+            servers.append(
+                Server(name, command, {}, "/healthcheck", work / f"thumbor-{processes}.log")
+            )
+        servers.append(bare)
+        with contextlib.ExitStack() as stack:
+            for server in servers:
+                server.port = free_port()
+                if server is pixelmill:
+                    server.env["PIXELMILL_PORT"] = str(server.port)
+                else:
+                    server.command += ["--port", str(server.port)]
+                try:
+                    stack.enter_context(running(server))
+                except Unavailable as error:
+                    if server in (pixelmill, bare):
+                        raise
+                    print(f"thumbor benchmark skipped: thumbor did not start: {error}")
+                    for figure in figures:
+                        skipped(bench, figure, "thumbor did not start")
+                    return 0
+            sends = {s.name: pixelmill_request(s, jpeg) for s in (pixelmill, bare)}
+            thumbors = [s for s in servers if s not in (pixelmill, bare)]
+            for server in thumbors:
+                sends[server.name] = thumbor_request(server)
+
+            with httpx.Client(timeout=120) as client:
+                outputs = {s.name: sends[s.name](client) for s in (pixelmill, *thumbors)}
+            checks, grays = [], {}
+            for name, data in outputs.items():
+                detail, passed, grays[name] = check(name, data)
+                checks.append((detail, passed))
+            floor_output = codec_floor(jpeg)
+            detail, passed, grays[FLOOR] = check(FLOOR, floor_output)
+            checks.append((detail, passed))
+            for other in ("thumbor", FLOOR) if thumbors else (FLOOR,):
+                difference = (
+                    float(np.abs(grays["pixelmill"].astype(np.int16) - grays[other]).mean())
+                    if grays["pixelmill"].shape == grays[other].shape
+                    else float("inf")
+                )
+                checks.append(
+                    (
+                        f"pixelmill and {other} differ by {difference:.2f} levels on average",
+                        difference <= MAX_MEAN_DIFFERENCE,
+                    )
+                )
+            for detail, passed in checks:
+                print(f"{'OK  ' if passed else 'FAIL'} {detail}")
+            if not all(passed for _, passed in checks):
+                return 1
+
+            results = measure(servers, sends, jpeg, args)
+
+    print()
+    print(
+        f"{'server':<24}{'median ms (min-max)':>26}{'req/s, 8 clients':>26}"
+        f"{'peak PSS MiB':>14}{'peak RSS MiB':>14}{'idle PSS MiB':>14}"
+    )
+    for server in servers:
+        print(
+            f"{server.name:<24}{spread(results.latency[server.name]):>26}"
+            f"{spread(results.rps[server.name]):>26}"
+            f"{server.peak_pss_kib / 1024:>14.1f}{server.peak_rss_kib / 1024:>14.1f}"
+            f"{server.idle_pss_kib / 1024:>14.1f}"
+        )
+    cpus = len(os.sched_getaffinity(0))
+    print(
+        f"{FLOOR:<24}{spread(results.latency[FLOOR]):>26}"
+        f"{spread(results.rps[FLOOR]) + f' ({cpus} proc.)':>30}"
+    )
+    print()
+    ours_rps = statistics.median(results.rps["pixelmill"])
+    ours_ms = statistics.median(results.latency["pixelmill"])
+    if thumbors:
+        record_thumbor(bench, thumbor_figures, results, pixelmill, thumbors[0], bare)
+    floor_ms = statistics.median(results.latency[FLOOR])
+    floor_rps = statistics.median(results.rps[FLOOR])
+    record(
+        Row(
+            bench,
+            figures[4],
+            f"{spread(results.latency['pixelmill'])} ms",
+            f"floor: {spread(results.latency[FLOOR])} ms",
+            ours_ms / floor_ms,
+            "<=",
+            GOAL_FLOOR_LATENCY,
+        )
+    )
+    record(
+        Row(
+            bench,
+            figures[5],
+            f"{spread(results.rps['pixelmill'])} req/s",
+            f"floor in {cpus} processes: {spread(results.rps[FLOOR])}/s",
+            ours_rps / floor_rps,
+            ">=",
+            GOAL_FLOOR_RPS,
         )
     )
     for server in thumbors[1:]:
