@@ -6,6 +6,9 @@ appends its figures to (see bench/report.py); a benchmark that fails is reported
 others still run. With ``--quick`` each one runs its short version (fewer runs, shorter rounds).
 
     .venv/bin/python bench/run.py [--quick] [--only collage,thumbor_peer] [--table FILE]
+
+The table is written to bench/results/table.md (or FILE) and drawn beside it as chart.svg
+(bench/chart.py): each figure's ratio to its reference, with its goal marked.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
+from bench.chart import svg  # noqa: E402
 from bench.report import ENV, final_line, read, table  # noqa: E402
 
 # Order: the ones most sensitive to a busy machine first.
@@ -59,7 +63,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark's short version")
     parser.add_argument("--only", help="comma-separated names (default: all)")
-    parser.add_argument("--table", type=Path, help="also write the Markdown table to FILE")
+    parser.add_argument(
+        "--table",
+        type=Path,
+        default=BENCH_DIR / "results" / "table.md",
+        help="write the Markdown table to FILE, and its chart beside it as chart.svg "
+        "(default bench/results/table.md)",
+    )
     args = parser.parse_args()
     names = args.only.split(",") if args.only else BENCHMARKS
     unknown = set(names) - set(BENCHMARKS)
@@ -98,8 +108,12 @@ def main() -> int:
     print()
     for row in rows:
         print(final_line(row))
-    if args.table is not None:
-        args.table.write_text(f"Machine: {machine()}\n\n{text}\n")
+    args.table.parent.mkdir(parents=True, exist_ok=True)
+    ran = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    args.table.write_text(f"Run: {ran}. Machine: {machine()}\n\n{text}\n")
+    chart = args.table.with_name("chart.svg")
+    chart.write_text(svg(rows, f"make bench, {ran}: each figure against its reference"))
+    print(f"\ntable: {args.table}, chart: {chart}")
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
         return 1
