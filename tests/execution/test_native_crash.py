@@ -1,0 +1,104 @@
+"""A native crash (kill -SEGV) in a worker process in the middle of a request: that request
+gets a 503 that says what happened, the server stays up and serves the next one.
+
+Run on each design with worker processes. On "hybrid" the request is a TIFF, which goes to
+the isolated process pool (pipeline.isolated); with "threads" there is no worker process, and
+a crash in a decoder ends the server (the trade docs/performance.md records).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.images import encode, photo
+from tests.server import running_server
+
+# Seconds of work on one core: 40 wide blurs of a 1000×1000 image.
+HEAVY = ",".join(["resize=1"] + ["blur=101"] * 40)
+
+
+def _parents() -> dict[int, int]:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def _workers(server: int) -> list[int]:
+    """The worker processes: the server's grandchildren (children of its forkserver)."""
+    parents = _parents()
+    children = {pid for pid, parent in parents.items() if parent == server}
+    return [pid for pid, parent in parents.items() if parent in children]
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+@pytest.mark.parametrize("execution", ["processes", "hybrid"])
+def test_segfault_in_a_worker_is_a_503_and_the_server_goes_on(
+    tmp_path: Path, execution: str
+) -> None:
+    env = {"PIXELMILL_EXECUTION": execution, "PIXELMILL_PROCESS_WORKERS": "2"}
+    tiff = encode(photo(1000, 1000, seed=9), ".tiff")
+    with running_server(tmp_path, env=env) as url:
+        health = httpx.get(f"{url}/health")
+        server = int(health.headers["x-pixelmill-process"].rsplit(":", 1)[1])
+        workers = _workers(server)
+        assert workers, "no worker process found under the server"
+        before = {pid: _cpu_ticks(pid) for pid in workers}
+        answer: list[httpx.Response] = []
+        request = threading.Thread(
+            target=lambda: answer.append(
+                httpx.post(
+                    f"{url}/v1/transform",
+                    files={"file": ("big.tiff", tiff)},
+                    data={"ops": HEAVY, "format": "png"},
+                    timeout=120,
+                )
+            )
+        )
+        request.start()
+        # in the middle of the request: once a worker has spent CPU on it
+        deadline = time.monotonic() + 60
+        while all(_cpu_ticks(pid) - before[pid] < 20 for pid in workers):
+            assert time.monotonic() < deadline, "no worker started on the request"
+            assert request.is_alive(), answer[0].text if answer else "no answer"
+            time.sleep(0.05)
+        for pid in workers:  # the real signal, from outside, as a decoder's bug would raise
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSEGV)
+        request.join(120)
+        (crashed,) = answer
+        assert crashed.status_code == 503, crashed.text
+        assert "worker process died" in crashed.json()["detail"]
+
+        following = httpx.post(
+            f"{url}/v1/transform",
+            files={"file": ("next.tiff", encode(photo(64, 48, seed=2), ".tiff"))},
+            data={"ops": "resize=0.5", "format": "png"},
+            timeout=60,
+        )
+        assert following.status_code == 200, following.text
+        assert following.headers["content-type"] == "image/png"
+        after = httpx.get(f"{url}/health")
+        assert after.status_code == 200, after.text
+        assert after.headers["x-pixelmill-process"] == health.headers["x-pixelmill-process"]
+        assert after.json()["components"]["workers"]["restarts"] >= 1
