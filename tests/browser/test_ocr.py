@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from html.parser import HTMLParser
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -144,3 +146,119 @@ def test_the_boxes_of_a_page_read_turned_land_on_its_lines(
     x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
     assert iou((x0, y0, x1 - x0, y1 - y0), ink_box(UPSIDE_DOWN)) > 0.85
     screenshot(page, f"ocr-turned-{name.split('.')[0]}")
+
+
+# --- a file the browser cannot show: its preview, with the boxes over it ----------------------
+
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+LAPTOP = {"viewport": {"width": 1280, "height": 800}}
+# A page larger than a preview (1,600 px), as a 16-bit gray TIFF: no browser shows it as it is.
+SCAN = render(PHOTOTEST, 80, pad=60)
+
+# Where each drawn box lands on the picture as shown, in the upload's pixels (`width` wide).
+BOXES_IN_SOURCE = """(width) => {
+    const shown = document.getElementById("ocr-image").getBoundingClientRect();
+    const scale = width / shown.width;
+    return [...document.querySelectorAll("#ocr-boxes rect")].map((rect) => {
+        const box = rect.getBoundingClientRect();
+        return [(box.left - shown.left) * scale, (box.top - shown.top) * scale,
+                box.width * scale, box.height * scale];
+    });
+}"""
+PICTURE = """() => {
+    const image = document.getElementById("ocr-image");
+    const box = image.getBoundingClientRect();
+    return {natural: [image.naturalWidth, image.naturalHeight], shown: [box.width, box.height],
+            left: box.left, right: box.right, src: image.currentSrc};
+}"""
+
+
+def tiff16(gray: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".tif", gray.astype(np.uint16) * 257, [cv2.IMWRITE_TIFF_COMPRESSION, 8])
+    assert ok
+    return buf.tobytes()
+
+
+def console_errors(page: Page) -> list[str]:
+    """Every error the page logs from now on (a broken image's failed load included)."""
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    return errors
+
+
+def assert_boxes_on_the_lines(page: Page) -> None:
+    width = SCAN.shape[1]
+    boxes = [tuple(round(v) for v in box) for box in page.evaluate(BOXES_IN_SOURCE, width)]
+    assert len(boxes) == len(PHOTOTEST) - 1
+    for x, y, w, h in boxes:  # each box on the ink of its line (rounding: a few source px)
+        x, y = max(0, x), max(0, y)
+        assert (SCAN[y : y + h, x : x + w] < 128).mean() > 0.05, (x, y, w, h)
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    assert iou((x0, y0, x1 - x0, y1 - y0), ink_box(SCAN)) > 0.85
+
+
+@pytest.mark.parametrize("size", [LAPTOP, PHONE], ids=["1280x800", "390x844"])
+def test_a_tiff_shows_its_picture_with_the_boxes_in_place(
+    open_page: Callable[..., Page], server: str, size: dict[str, object]
+) -> None:
+    page = open_page(**size)
+    errors = console_errors(page)
+    page.goto(server + "/")
+    page.set_input_files("#ocr-file", files=[upload("scan.tif", tiff16(SCAN), "image/tiff")])
+    page.get_by_role("button", name="Recognize text").click()
+    expect(page.locator("#ocr-text")).to_contain_text("quick brown dog", timeout=WAIT)
+    page.wait_for_function(
+        "() => document.getElementById('ocr-image').complete"
+        " && document.getElementById('ocr-image').naturalWidth > 0"
+    )
+    picture = page.evaluate(PICTURE)
+    height, width = SCAN.shape
+    assert picture["src"].startswith("blob:")  # the preview's bytes, not the TIFF's
+    assert picture["natural"] == [1600, round(height * 1600 / width)]  # at most 1,600 px long
+    viewport = page.viewport_size
+    assert viewport is not None
+    shown_w, shown_h = picture["shown"]
+    # as wide as its column allows, in the page's width, in the scan's proportions
+    assert 300 <= shown_w <= viewport["width"] and picture["right"] <= viewport["width"]
+    assert shown_h == pytest.approx(shown_w * height / width, abs=2)
+    assert_boxes_on_the_lines(page)
+
+    # the window resized (a desktop's narrowed, a phone turned sideways): the boxes follow
+    resized = 700 if viewport["width"] > 800 else 844
+    page.set_viewport_size({"width": resized, "height": viewport["height"]})
+    page.wait_for_function(
+        "(before) => Math.abs(document.getElementById('ocr-image').getBoundingClientRect().width"
+        " - before) > 20",
+        arg=shown_w,
+    )
+    assert_boxes_on_the_lines(page)
+    width_now, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width_now <= inner, "the page overflows the window sideways"
+    assert not errors, errors
+    screenshot(page, f"ocr-tiff-{viewport['width']}")
+
+
+def test_a_tiff_without_javascript_shows_its_picture_with_the_boxes(
+    open_page: Callable[..., Page], server: str
+) -> None:
+    page = open_page(java_script_enabled=False, **PHONE)
+    page.goto(server + "/")
+    page.set_input_files("#ocr-file", files=[upload("scan.tif", tiff16(SCAN), "image/tiff")])
+    with page.expect_navigation(url=server + "/ocr", timeout=WAIT):
+        page.get_by_role("button", name="Recognize text").click()
+    expect(page.locator("#ocr-text")).to_contain_text("quick brown dog")
+    picture = page.evaluate(PICTURE)
+    height, width = SCAN.shape
+    assert picture["src"].startswith("data:image/png;base64,")  # a gray scan: lossless
+    assert picture["natural"] == [1600, round(height * 1600 / width)]
+    assert picture["right"] <= 390 and picture["shown"][0] >= 300
+    assert_boxes_on_the_lines(page)
+    screenshot(page, "ocr-tiff-no-javascript")

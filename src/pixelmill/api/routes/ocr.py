@@ -5,14 +5,16 @@ the upload (size, emptiness, header, a side longer than OCR reads), then it is k
 folder (with the retention limit applied) and read in a worker process. A client whose
 `Accept` header ranks text/html above application/json (a browser submitting the web form
 without JavaScript) gets the web UI's result page (web/templates/ocr_result.html); every
-other client, and every error, gets JSON. A page turned a quarter, a half or three quarters
-is read upright (imaging/ocr/orientation.py); `rotation` says how it was turned, and the
-boxes stay in the upload's pixels.
+other client, and every error, gets JSON. The page shows the image (a browser-safe preview,
+imaging/preview.py, inline) with each line's box over it. A page turned a quarter, a half or
+three quarters is read upright (imaging/ocr/orientation.py); `rotation` says how it was
+turned, and the boxes stay in the upload's pixels.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from typing import Annotated, Any, Literal
 
@@ -25,6 +27,7 @@ from pixelmill.api.deps import MetricsDep, PoolsDep, SettingsDep
 from pixelmill.api.openapi import CPU_ERRORS
 from pixelmill.api.routes.ui import CONTENT_SECURITY_POLICY
 from pixelmill.api.uploads import read_image
+from pixelmill.imaging import preview
 from pixelmill.imaging.ocr import (
     MAX_SIDE,
     Recognition,
@@ -137,6 +140,9 @@ async def ocr(
         found: Recognition = await pools.run(
             recognize_upload, data, info, engine, wanted, pools.threads, "file"
         )
+        page = prefers_html(request.headers.get("accept"))
+        # the page shows the picture under the boxes: a browser-safe preview, inline
+        shown = await pools.run(preview.render, data, info) if page else None
     metrics.processed(["ocr"], 1)
     result = OcrResult(
         filename=filename,
@@ -153,15 +159,17 @@ async def ocr(
         deskew_degrees=found.deskew_degrees,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
     )
-    if prefers_html(request.headers.get("accept")):
-        return result_page(request, result)
+    if shown is not None:
+        return result_page(request, result, shown)
     return result
 
 
-def result_page(request: Request, result: OcrResult) -> HTMLResponse:
-    """The result as a page of the web UI (web/templates/ocr_result.html), values escaped."""
+def result_page(request: Request, result: OcrResult, shown: preview.Preview) -> HTMLResponse:
+    """The result as a page of the web UI (web/templates/ocr_result.html), values escaped,
+    with the picture (a data: URL, as the page's policy allows) and the boxes over it."""
+    picture = f"data:{shown.format.media_type};base64,{base64.b64encode(shown.data).decode()}"
     response = templates().TemplateResponse(
-        request, "ocr_result.html", {"page": "ocr", "result": result}
+        request, "ocr_result.html", {"page": "ocr", "result": result, "picture": picture}
     )
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -1,8 +1,11 @@
 // OCR page: POST /ocr in place (Accept: application/json), then the text, the lines and their
 // boxes drawn over the uploaded image. The boxes are in the upload's pixels, upright by its EXIF
 // orientation as the browser shows it, even when the page was read turned (`rotation`): they
-// land on the image as shown.
-import { formData, onSubmit, upload } from "./app.js";
+// land on the image as shown. A file the browser cannot show (TIFF, HEIC, AVIF, BMP, ...) is
+// shown by its preview from POST /api/preview (PNG or WebP, at most 1,600 px long, upright):
+// the boxes' viewBox is the upload's size, stretched over the picture, so they scale with it
+// whatever its pixels and whatever the window's width.
+import { ApiError, formData, onSubmit, upload } from "./app.js";
 
 const form = document.getElementById("ocr-form");
 const result = document.getElementById("ocr-result");
@@ -12,19 +15,68 @@ const image = document.getElementById("ocr-image");
 const boxes = document.getElementById("ocr-boxes");
 const rows = document.querySelector("#ocr-lines tbody");
 const copy = document.getElementById("ocr-copy");
+const figure = document.getElementById("ocr-figure");
 const SVG = "http://www.w3.org/2000/svg";
+// what every browser shows as it is; anything else is shown by its preview
+const SHOWN_AS_IS = new Set(["jpeg", "png", "gif", "webp"]);
 let shown = null; // object URL of the image on display
+let file = null; // the file the result is of, for a preview if the browser cannot show it
 
 onSubmit(form, async (ui) => {
-  const file = form.elements.file.files[0];
+  const chosen = form.elements.file.files[0];
   const answer = await upload("/ocr", formData(form), { accept: "application/json", onProgress: ui.progress });
   const body = JSON.parse(await answer.blob.text());
-  render(body, file);
+  render(body);
   const lines = body.lines?.length ?? 0;
   ui.status(`Done: ${lines} line${lines === 1 ? "" : "s"} found.`);
+  await picture(chosen, SHOWN_AS_IS.has(String(body.format)));
 });
 
-function render(body, file) {
+/** Show FILE under the boxes: as it is when the browser shows its format, else its preview. */
+async function picture(chosen, asIs) {
+  file = chosen || null;
+  figure.classList.remove("unavailable");
+  if (!file) return;
+  if (asIs) {
+    display(URL.createObjectURL(file));
+  } else {
+    await showPreview();
+  }
+}
+
+async function showPreview() {
+  const chosen = file;
+  const data = new FormData();
+  data.append("file", chosen, chosen.name);
+  figure.classList.add("loading");
+  try {
+    const answer = await upload("/api/preview", data, { accept: "image/webp, image/png" });
+    if (chosen === file) display(URL.createObjectURL(answer.blob));
+  } catch (error) {
+    figure.classList.add("unavailable");
+    figure.dataset.why = error instanceof ApiError ? error.message : "the picture could not be made";
+    if (!(error instanceof ApiError)) console.error(error);
+  } finally {
+    figure.classList.remove("loading");
+  }
+}
+
+function display(url) {
+  if (shown) URL.revokeObjectURL(shown);
+  shown = url;
+  image.src = url;
+  figure.hidden = false;
+}
+
+// a file whose name said JPEG or PNG but which the browser cannot show after all
+image.addEventListener("error", () => {
+  if (file && shown && !image.dataset.previewed) {
+    image.dataset.previewed = "1";
+    showPreview();
+  }
+});
+
+function render(body) {
   const lines = Array.isArray(body.lines) ? body.lines : [];
   const facts = [
     body.filename,
@@ -39,9 +91,13 @@ function render(body, file) {
   text.textContent = body.text && body.text.trim() ? body.text : "(no text found)";
 
   if (shown) URL.revokeObjectURL(shown);
-  shown = file ? URL.createObjectURL(file) : null;
-  if (shown) image.src = shown;
-  document.getElementById("ocr-figure").hidden = !shown;
+  shown = null;
+  image.removeAttribute("src");
+  delete image.dataset.previewed;
+  // the picture's box takes the upload's proportions before any pixel arrives
+  image.width = body.width || 1;
+  image.height = body.height || 1;
+  figure.hidden = false;
   boxes.setAttribute("viewBox", `0 0 ${body.width || 1} ${body.height || 1}`);
   boxes.setAttribute("preserveAspectRatio", "none");
   boxes.replaceChildren();
