@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("service", choices=[*(service.name for service in SERVICES), "all"])
     worker.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
     worker.set_defaults(run=_worker)
+
+    _dead_letters_parser(commands)
     return parser
 
 
@@ -300,6 +302,85 @@ def _worker(args: argparse.Namespace) -> int:
         if not hard_stop.is_set():  # a second signal leaves at once, messages in hand unacked
             runtime.close()
     return 0
+
+
+def _dead_letters_parser(commands: Any) -> None:
+    """`pixelmill dead-letters list|show|requeue|delete`, on the configured Redis (or, with
+    none, the embedded data dir)."""
+    dead = commands.add_parser(
+        "dead-letters", help="list, show, requeue or delete the jobs given up on"
+    )
+    actions = dead.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the dead letters, oldest first")
+    listing.add_argument("--stream", help="only this stream (captions:in, captions:out, faces:in)")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    listing.add_argument("--json", action="store_true", help="as JSON, one letter per line")
+    show = actions.add_parser("show", help="one dead letter, as JSON")
+    for action, verb in (("requeue", "run again once"), ("delete", "drop for good")):
+        parser = actions.add_parser(action, help=f"{verb}: one letter, or --all")
+        parser.add_argument("stream", nargs="?", help="the letter's stream")
+        parser.add_argument("id", nargs="?", help="the letter's id")
+        parser.add_argument("--all", action="store_true", help="every letter (of --stream)")
+        parser.add_argument(
+            "--stream", dest="only", metavar="STREAM", help="with --all: only this stream"
+        )
+    show.add_argument("stream", help="the letter's stream")
+    show.add_argument("id", help="the letter's id")
+    for parser in actions.choices.values():
+        parser.add_argument("--config", type=Path, help="YAML settings file (env vars win)")
+    dead.set_defaults(run=_dead_letters)
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    import json
+
+    from pixelmill.services import dead_letters
+    from pixelmill.services.resources import Resources
+
+    settings: Settings = load_settings(config=args.config)
+    if args.action in ("requeue", "delete") and args.all == bool(args.stream and args.id):
+        print(f"pixelmill: {args.action} takes a STREAM and an ID, or --all", file=sys.stderr)
+        return 2
+    resources = Resources.open(settings)
+    # embedded: the queue is the server's memory; a requeue makes the job unfinished, and
+    # `pixelmill serve` queues it when it next starts
+    live = not resources.embedded
+    later = "" if live else " (queued when pixelmill serve next starts)"
+    try:
+        if args.action == "list":
+            letters = dead_letters.list_letters(resources.queue, args.stream, args.limit)
+            for letter in letters:
+                print(json.dumps(letter, ensure_ascii=False) if args.json else _letter_line(letter))
+            if not args.json:
+                counts = dead_letters.counts(resources.queue)
+                print(", ".join(f"{stream}: {n}" for stream, n in counts.items()))
+        elif args.action == "show":
+            letter = dead_letters.show(resources.queue, args.stream, args.id)
+            print(json.dumps(letter, ensure_ascii=False, indent=2))
+        elif args.action == "requeue" and args.all:
+            count = dead_letters.requeue_all(resources, args.only, live=live)
+            print(f"requeued {count} dead letter(s){later}")
+        elif args.action == "requeue":
+            dead_letters.requeue(resources, args.stream, args.id, live=live)
+            print(f"requeued {args.stream} {args.id}{later}")
+        elif args.all:
+            print(f"deleted {dead_letters.delete_all(resources.queue, args.only)} dead letter(s)")
+        else:
+            dead_letters.delete(resources.queue, args.stream, args.id)
+            print(f"deleted {args.stream} {args.id}")
+    finally:
+        resources.close()
+    return 0
+
+
+def _letter_line(letter: dict[str, Any]) -> str:
+    """One letter on one line: where, which, how often, when, why."""
+    reason = letter["reason"] if len(letter["reason"]) <= 80 else letter["reason"][:79] + "…"
+    return (
+        f"{letter['stream']}  {letter['id']}  job {letter['job_id']}  "
+        f"{letter['deliveries']} deliveries  {letter['first_failure']} → "
+        f"{letter['last_failure']}  {reason}"
+    )
 
 
 def _safe_url(url: str) -> str:

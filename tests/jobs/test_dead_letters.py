@@ -9,7 +9,10 @@ font file that is not a font (a bad deploy), so every delivery fails until it is
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -209,3 +212,62 @@ def test_unknown_streams_and_ids_are_not_found(open_runtime: OpenRuntime) -> Non
             dead_letters.requeue(runtime, captions.INBOX, bad)
         with pytest.raises(NotFound):
             dead_letters.delete(runtime.queue, captions.INBOX, bad)
+
+
+@pytest.mark.redis
+def test_the_cli_lists_shows_requeues_and_deletes_on_redis(
+    make_settings: Callable[..., Settings], redis_prefix: str, tmp_path: Path
+) -> None:
+    (tmp_path / "font.ttf").write_bytes(b"not a font at all")
+    settings = make_settings(
+        caption_font=str(tmp_path / "font.ttf"),
+        max_deliveries=MAX_DELIVERIES,
+        claim_idle_ms=100,
+        redis_url=SHARED_REDIS_URL,
+        redis_prefix=redis_prefix,
+    )
+    env = {
+        "PIXELMILL_REDIS_URL": SHARED_REDIS_URL,
+        "PIXELMILL_REDIS_PREFIX": redis_prefix,
+        "PIXELMILL_DATA_DIR": str(settings.data_dir),
+    }
+    runtime = Runtime.open(settings)
+    try:
+        ids = accept_captions(runtime, 2)
+        work(runtime)
+
+        listed = cli(env, "list")
+        letters = dead_letters.list_letters(runtime.queue)
+        for letter, id in zip(letters, ids, strict=True):
+            assert f"{CAPTIONER.stream}  {letter['id']}  job {id}  2 deliveries" in listed
+        assert "captions:in: 2, captions:out: 0, faces:in: 0" in listed
+        shown = json.loads(cli(env, "show", CAPTIONER.stream, letters[0]["id"]))
+        assert shown["fields"]["image"]["kind"] == "jpeg"
+        assert shown["deliveries"] == MAX_DELIVERIES
+
+        assert cli(env, "delete", CAPTIONER.stream, letters[1]["id"]).startswith("deleted")
+        fix_the_font(tmp_path)
+        assert "requeued 1 dead letter(s)" in cli(env, "requeue", "--all")
+        work(runtime)
+        assert status_of(runtime, ids[0]) == Status.STORED
+        assert stored_file(runtime, ids[0]).is_file()
+        assert status_of(runtime, ids[1]) == Status.FAILED
+        assert runtime.queue.dead(CAPTIONER.stream) == 0
+
+        missing = cli(env, "requeue", CAPTIONER.stream, letters[0]["id"], code=2)
+        assert "no dead letter" in missing and "Traceback" not in missing
+    finally:
+        runtime.close()
+
+
+def cli(env: dict[str, str], *args: str, code: int = 0) -> str:
+    """`pixelmill dead-letters ARGS`: its output (stderr too, when CODE says it fails)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pixelmill", "dead-letters", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    return done.stdout if code == 0 else done.stderr
