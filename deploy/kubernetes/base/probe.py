@@ -21,14 +21,15 @@ import http.client
 import json
 import os
 import sys
+from collections.abc import Mapping
 
 # the components of /health that belong to this pod, not to what all pods share
 POD_COMPONENTS = ("workers", "results_dir")
 
 
-def port() -> int:
+def port_from(environ: Mapping[str, str]) -> int:
     """The port `pixelmill serve` listens on, found as it finds it."""
-    return int(os.environ.get("PIXELMILL_PORT") or os.environ.get("PORT") or 8000)
+    return int(environ.get("PIXELMILL_PORT") or environ.get("PORT") or 8000)
 
 
 def verdict(mode: str, status: int, body: bytes) -> str | None:
@@ -49,7 +50,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[1] not in ("live", "ready"):
         print("usage: probe.py live|ready", file=sys.stderr)
         return 2
-    connection = http.client.HTTPConnection("127.0.0.1", port(), timeout=4)
+    connection = http.client.HTTPConnection("127.0.0.1", port_from(os.environ), timeout=4)
     try:
         connection.request("GET", "/health")
         response = connection.getresponse()
