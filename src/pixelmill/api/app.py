@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if run_workers is None:
                 run_workers = runtime.embedded
             if run_workers:
-                runtime.start_workers()
+                runtime.start_workers(pools=pools)  # their pixel work: on the pools
             runtime.start_requeue()
             hub = Hub(max_clients=settings.max_websocket_clients)
             app.state.hub = hub

@@ -18,33 +18,34 @@ failure notice (`error`) down the line so that the row says `failed` instead of 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from pixelmill.errors import InvalidParameter
+from pixelmill.execution.pipeline import isolated
 from pixelmill.imaging import codec
-from pixelmill.imaging.ops import output
-from pixelmill.imaging.ops.caption import MAX_PADDING, CaptionParams, caption, caption_sizes
+from pixelmill.imaging.ops.caption import MAX_PADDING, CaptionParams, caption_sizes
 from pixelmill.jobs.queue import JobQueue, Message
 from pixelmill.services import inbox
+from pixelmill.services.pixels import CAPTION_OUTPUT, Captioned, PixelWork, caption_jpeg
 from pixelmill.services.registry import CAPTIONER, STORER
 from pixelmill.storage.blobs import BlobStore
 from pixelmill.storage.db import Database
 from pixelmill.storage.repository import CaptionRepository
 
+if TYPE_CHECKING:
+    from pixelmill.execution.pools import Pools
+
 log = logging.getLogger(__name__)
+CaptionJob = tuple[bytes, codec.ImageInfo, CaptionParams, str]  # caption_jpeg's arguments
 
 INBOX = CAPTIONER.stream
 OUTBOX = STORER.stream
-# Captions are stored, and served, as JPEG (the seed's format), through the one output policy.
-OUTPUT = output.choose(output.OutputOptions(), format="jpeg", asked_by="captions")
 
 
 def check_captionable(
@@ -90,53 +91,61 @@ class Captioner:
     max_deliveries: int
     threads: int = 1  # a batch is captioned on this many threads (OpenCV and Pillow let go
     # of the GIL while they decode, draw and encode)
-    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    pools: Pools | None = None  # in `pixelmill serve`: the API's pools do the pixel work
+    _work: PixelWork = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._work = PixelWork(self.pools, self.threads, "pixelmill-caption")
 
     def __call__(self, message: Message) -> None:
-        self.queue.put(OUTBOX, self._captioned(message, notify=True))
+        try:
+            (captioned,) = self._work.map(caption_jpeg, *self._jobs([message]))
+        except Exception as exc:
+            if message.deliveries >= self.max_deliveries:
+                fields = message.fields
+                self.queue.put(OUTBOX, {**_passed_on(fields), "error": repr(exc).encode()})
+            raise
+        self.queue.put(OUTBOX, _result(message, captioned))
 
     def many(self, messages: Sequence[Message]) -> None:
         """Caption every message, then put the results on `captions:out` in one call.
 
         No failure notice here: a batch that fails is handled again one at a time, and the
         message at fault sends its notice then."""
-        if self.threads > 1 and self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="pixelmill-caption")
-        captioned = partial(self._captioned, notify=False)
-        mapped = self._pool.map(captioned, messages) if self._pool else map(captioned, messages)
-        self.queue.put_many(OUTBOX, list(mapped))
+        done = self._work.map(caption_jpeg, *self._jobs(messages))
+        self.queue.put_many(OUTBOX, [_result(m, c) for m, c in zip(messages, done, strict=True)])
 
     def close(self) -> None:
         """Let the batch threads go (after the worker loop has stopped)."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        self._work.close()
 
-    def _captioned(self, message: Message, *, notify: bool) -> dict[str, bytes]:
-        started = time.perf_counter()
-        fields = message.fields
-        id = fields["id"].decode()
-        description = fields["description"].decode("utf-8")
-        try:
-            data = fields["image"]
-            info = codec.sniff(data, max_pixels=self.max_pixels, name=f"image {id}")
-            image = codec.decode(data, info, "color", f"image {id}")
+    def _jobs(self, messages: Sequence[Message]) -> tuple[list[CaptionJob], list[bool]]:
+        """`caption_jpeg`'s arguments for each message (its header read here: a file that is
+        not an image fails before any pixel work), and whether each is to be isolated."""
+        jobs, isolate = [], []
+        for message in messages:
+            fields = message.fields
+            name = f"image {fields['id'].decode()}"
+            info = codec.sniff(fields["image"], max_pixels=self.max_pixels, name=name)
             params = CaptionParams(
-                text=description, font=self.font, size=self.font_size, overlay=self.overlay
+                text=fields["description"].decode("utf-8"),
+                font=self.font,
+                size=self.font_size,
+                overlay=self.overlay,
             )
-            result = caption(image, params)
-            jpeg = codec.encode(result, OUTPUT.format.name, quality=OUTPUT.quality)
-        except Exception as exc:
-            if notify and message.deliveries >= self.max_deliveries:
-                self.queue.put(OUTBOX, {**_passed_on(fields), "error": repr(exc).encode()})
-            raise
-        return {
-            **_passed_on(fields),
-            "image": jpeg,
-            "width": str(result.shape[1]).encode(),
-            "height": str(result.shape[0]).encode(),
-            "processing_ms": f"{(time.perf_counter() - started) * 1000:.3f}".encode(),
-        }
+            jobs.append((fields["image"], info, params, name))
+            isolate.append(isolated(info))
+        return jobs, isolate
+
+
+def _result(message: Message, captioned: Captioned) -> dict[str, bytes]:
+    return {
+        **_passed_on(message.fields),
+        "image": captioned.jpeg,
+        "width": str(captioned.width).encode(),
+        "height": str(captioned.height).encode(),
+        "processing_ms": f"{captioned.processing_ms:.3f}".encode(),
+    }
 
 
 @dataclass
@@ -184,7 +193,7 @@ class Storer:
 
 
 def _key(message: Message) -> str:
-    return f"captions/{message.fields['id'].decode()}{OUTPUT.format.extension}"
+    return f"captions/{message.fields['id'].decode()}{CAPTION_OUTPUT.format.extension}"
 
 
 def _passed_on(fields: dict[str, bytes]) -> dict[str, bytes]:

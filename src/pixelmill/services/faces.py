@@ -17,26 +17,34 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
 
 from pixelmill.events.broadcast import Broadcaster
+from pixelmill.execution.pipeline import isolated
 from pixelmill.imaging import codec
-from pixelmill.imaging.ops import output
-from pixelmill.imaging.ops.faces import Face, FacesParams, detect, draw
+from pixelmill.imaging.ops.faces import FacesParams
 from pixelmill.jobs.queue import Message
 from pixelmill.services import inbox
+from pixelmill.services.pixels import Boxed, PixelWork, box_faces
 from pixelmill.services.registry import FACES
 from pixelmill.storage.blobs import BlobStore
 from pixelmill.storage.db import Database
 from pixelmill.storage.repository import FaceRepository
 
+if TYPE_CHECKING:
+    from pixelmill.execution.pools import Pools
+
 log = logging.getLogger(__name__)
 
 INBOX = FACES.stream
 CHANNEL = "faces"
+FacesJob = tuple[bytes, codec.ImageInfo, FacesParams, str]  # box_faces' arguments
 
 
 def image_url(id: str) -> str:
@@ -67,53 +75,82 @@ class FaceService:
     max_pixels: int
     max_deliveries: int
     inbox_dir: Path | None = None
+    threads: int = 1  # a batch's images are boxed on this many threads
+    pools: Pools | None = None  # in `pixelmill serve`: the API's pools do the pixel work
+    _work: PixelWork = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._work = PixelWork(self.pools, self.threads, "pixelmill-faces")
 
     def __call__(self, message: Message) -> None:
-        started = time.perf_counter()
         id = message.fields["id"].decode()
         try:
-            data = message.fields["image"]
-            info = codec.sniff(data, max_pixels=self.max_pixels, name=f"image {id}")
-            image = codec.decode(data, info, "color", f"image {id}")
-            found = detect(image, self.params)
-            boxed = draw(image, found, self.params)
-            out = output.choose(output.OutputOptions(), input=info)  # the input's, or PNG
-            encoded = codec.encode(boxed, out.format.name, quality=out.quality)
+            (boxed,) = self._work.map(box_faces, *self._jobs([message]))
         except Exception as exc:
             if message.deliveries >= self.max_deliveries:
                 with self.database.session() as session:
                     self.repository.mark(session, id, "failed", error=repr(exc))
                 inbox.forget(self.inbox_dir, id)
             raise
-        key = f"faces/{id}{out.format.extension}"
-        self.blobs.put(key, encoded, out.format.media_type)
-        boxes = [_box(face) for face in found]
-        height, width = boxed.shape[:2]
-        with self.database.session() as session:
-            changed = self.repository.store(
-                session,
-                id=id,
-                width=width,
-                height=height,
-                faces=boxes,
-                detector="yunet" if self.params.model else "haar",
-                file_path=key,
-                size_bytes=len(encoded),
-                processing_ms=(time.perf_counter() - started) * 1000,
-            )
-        inbox.forget(self.inbox_dir, id)
-        if changed:
-            self._announce(id, len(found), width, height, message.fields["created_at"].decode())
+        self._store([message], [boxed])
 
-    def _announce(self, id: str, count: int, width: int, height: int, created_at: str) -> None:
+    def many(self, messages: Sequence[Message]) -> None:
+        """Box every image, write the files, then every row in one transaction.
+
+        A batch that fails is handled again one at a time (`pixelmill.jobs.worker`), and the
+        message at fault is marked failed on its last delivery then."""
+        self._store(messages, self._work.map(box_faces, *self._jobs(messages)))
+
+    def close(self) -> None:
+        """Let the batch threads go (after the worker loop has stopped)."""
+        self._work.close()
+
+    def _jobs(self, messages: Sequence[Message]) -> tuple[list[FacesJob], list[bool]]:
+        """`box_faces`' arguments for each message (its header read here), and whether each
+        is to be isolated."""
+        jobs, isolate = [], []
+        for message in messages:
+            data, name = message.fields["image"], f"image {message.fields['id'].decode()}"
+            info = codec.sniff(data, max_pixels=self.max_pixels, name=name)
+            jobs.append((data, info, self.params, name))
+            isolate.append(isolated(info))
+        return jobs, isolate
+
+    def _store(self, messages: Sequence[Message], results: Sequence[Boxed]) -> None:
+        done = list(zip(messages, results, strict=True))
+        for message, boxed in done:
+            self.blobs.put(_key(message, boxed), boxed.encoded, boxed.media_type)
+        with self.database.session() as session:
+            changed = [self._record(session, message, boxed) for message, boxed in done]
+        for message, _ in done:
+            inbox.forget(self.inbox_dir, message.fields["id"].decode())
+        for (message, boxed), announce in zip(done, changed, strict=True):
+            if announce:
+                self._announce(message, boxed)
+
+    def _record(self, session: Session, message: Message, boxed: Boxed) -> bool:
+        return self.repository.store(
+            session,
+            id=message.fields["id"].decode(),
+            width=boxed.width,
+            height=boxed.height,
+            faces=boxed.faces,
+            detector="yunet" if self.params.model else "haar",
+            file_path=_key(message, boxed),
+            size_bytes=len(boxed.encoded),
+            processing_ms=boxed.processing_ms,
+        )
+
+    def _announce(self, message: Message, boxed: Boxed) -> None:
+        id = message.fields["id"].decode()
         event = {
             "id": id,
             "url": image_url(id),
             "meta_url": image_url(id) + "/meta",
-            "faces": count,
-            "width": width,
-            "height": height,
-            "created_at": created_at,
+            "faces": len(boxed.faces),
+            "width": boxed.width,
+            "height": boxed.height,
+            "created_at": message.fields["created_at"].decode(),
             "stored_at": datetime.now(UTC).isoformat(),
         }
         try:
@@ -122,13 +159,5 @@ class FaceService:
             log.exception("could not announce image %s on the %s channel", id, CHANNEL)
 
 
-def _box(face: Face) -> dict[str, float | int | None]:
-    """A face as plain JSON numbers (OpenCV hands out numpy ones)."""
-    score = None if face.score is None else float(face.score)
-    return {
-        "x": int(face.x),
-        "y": int(face.y),
-        "width": int(face.width),
-        "height": int(face.height),
-        "score": score,
-    }
+def _key(message: Message, boxed: Boxed) -> str:
+    return f"faces/{message.fields['id'].decode()}{boxed.extension}"

@@ -9,7 +9,9 @@ offers them, `/health` and `/metrics` report them.
 
 A service's name is its consumer group, its heartbeat and its label in metrics. Each handler
 is built from the process's resources; the builders import their module when called, so
-that reading the names (the CLI's parser) stays cheap.
+that reading the names (the CLI's parser) stays cheap. The captioner's and the faces
+service's pixel work runs on the resources' `pools` when the process has them (`pixelmill
+serve`: the API's pools), else on threads of their own (`pixelmill.services.pixels`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def _captioner(resources: Resources) -> Handler:
         max_pixels=settings.max_pixels,
         max_deliveries=settings.max_deliveries,
         threads=settings.thread_workers or available_cpus(),
+        pools=resources.pools,
     )
 
 
@@ -61,6 +64,7 @@ def _storer(resources: Resources) -> Handler:
 
 
 def _faces(resources: Resources) -> Handler:
+    from pixelmill.execution.cpus import available_cpus
     from pixelmill.imaging.ops.faces import FacesParams
     from pixelmill.services.faces import FaceService
 
@@ -77,6 +81,8 @@ def _faces(resources: Resources) -> Handler:
         max_pixels=settings.max_pixels,
         max_deliveries=settings.max_deliveries,
         inbox_dir=resources.inbox_dir,
+        threads=settings.thread_workers or available_cpus(),
+        pools=resources.pools,
     )
 
 

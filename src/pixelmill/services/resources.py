@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import redis
 
@@ -36,6 +36,9 @@ from pixelmill.storage.blobs import BlobStore, make_blob_store
 from pixelmill.storage.db import Database, migrate
 from pixelmill.storage.repository import CaptionRepository, FaceRepository
 
+if TYPE_CHECKING:
+    from pixelmill.execution.pools import Pools
+
 
 @dataclass
 class Resources:
@@ -51,6 +54,9 @@ class Resources:
     redis: redis.Redis | None = None  # the one client the parts above share, with its pool
     repository: CaptionRepository = field(default_factory=CaptionRepository)
     face_repository: FaceRepository = field(default_factory=FaceRepository)
+    # the API process's pools (`pixelmill serve`): the services it runs do their pixel work
+    # there; None in a `pixelmill worker` process (threads of the services' own)
+    pools: Pools | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Self:

@@ -2,9 +2,11 @@
 
 The embedded default (no Redis configured) runs every service as a thread of the API process
 on in-process queues; every upload is also kept in `<data dir>/inbox` until it is stored, and
-`start_requeue` queues again the jobs accepted before a restart. With Redis, `pixelmill
-worker ...` processes run the services, and `serve` runs them too only when
-`PIXELMILL_RUN_WORKERS` says so.
+`start_requeue` queues again the jobs accepted before a restart. The service threads only
+take, hand over and write: their pixel work runs on the API's pools (`start_workers(pools=)`),
+in worker processes by default, so it does not take turns at one GIL with the event loop.
+With Redis, `pixelmill worker ...` processes run the services, and `serve` runs them too only
+when `PIXELMILL_RUN_WORKERS` says so.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pixelmill.jobs.worker import Handler, run_worker
 from pixelmill.services.accept import requeue_unfinished
 from pixelmill.services.registry import SERVICES, Service
 from pixelmill.services.resources import Resources
+
+if TYPE_CHECKING:
+    from pixelmill.execution.pools import Pools
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +38,13 @@ class Runtime(Resources):
     threads: list[threading.Thread] = field(default_factory=list)
     handlers: list[Handler] = field(default_factory=list)
 
-    def start_workers(self, services: Sequence[Service] = SERVICES) -> None:
-        """One thread per service, each consuming its stream until `close`."""
+    def start_workers(
+        self, services: Sequence[Service] = SERVICES, *, pools: Pools | None = None
+    ) -> None:
+        """One thread per service, each consuming its stream until `close`; with `pools`
+        (the API's, already started and shut down after `close`), their pixel work runs
+        there."""
+        self.pools = pools
         for service in services:
             handler = service.handler(self)
             self.handlers.append(handler)
