@@ -1,20 +1,29 @@
-"""`/api/v1/images` (aliases `/image`, `/images`) and the websocket `/faces`: the faces surface."""
+"""`/api/v1/images` (aliases `/image`, `/images`) and the websocket `/faces`: the faces surface.
+
+POST /api/v1/images            upload (202)
+GET  /api/v1/images            the uploads, newest first (limit, offset, X-Total-Count)
+GET  /api/v1/images/{id}       the boxed image;  .../meta  its size and boxes
+WS   /faces                    every result as it is stored
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile, WebSocket
+from fastapi import APIRouter, File, Query, UploadFile, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import RuntimeDep, SettingsDep
+from pixelmill.api.routes.captions import MAX_OFFSET, Gallery
 from pixelmill.api.stored import not_stored, stored_image
 from pixelmill.api.uploads import client_filename, read_image
+from pixelmill.delivery import signing
 from pixelmill.errors import NotFound
 from pixelmill.events.hub import Hub
 from pixelmill.imaging import codec
@@ -112,6 +121,80 @@ async def accept(
     )
     url = faces.image_url(id)
     return FacesAccepted(id=id, url=url, meta_url=url + "/meta", created_at=created_at)
+
+
+class FaceItem(BaseModel):
+    """One upload of the faces surface, as the list shows it."""
+
+    id: str
+    status: Status
+    url: str = Field(description="The boxed image (409 until it is stored).")
+    meta_url: str = Field(description="Its metadata: size and face boxes.")
+    faces: int | None = Field(
+        None, description="How many faces were found, once stored (as in the /faces events)."
+    )
+    boxes: list[FaceBox] = Field(
+        default_factory=list, description="The faces' boxes in the image's pixels, once stored."
+    )
+    width: int | None = None
+    height: int | None = None
+    filename: str | None = None
+    created_at: datetime = Field(description="When the upload was received (UTC, ISO 8601).")
+    stored_at: datetime | None = Field(None, description="When the result was stored.")
+    processing_ms: float | None = None
+    error: str | None = None
+    images: Gallery | None = Field(
+        None,
+        description="Once stored, and when the server signs delivery URLs: signed /img paths "
+        "for a thumbnail (`src`, `srcset` at 1x and 2x, format=auto) and the full image, as "
+        "the /faces events carry them.",
+    )
+
+
+@router.get("/api/v1/images", summary="List face results, newest first")
+async def list_images(
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    response: Response,
+    status: Annotated[Status | None, Query(description="Only items in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[FaceItem]:
+    """Every upload, newest first (by when it was received); the total is in the
+    `X-Total-Count` header. The faces page loads the recent ones, then follows `/faces`."""
+
+    def read() -> tuple[list[FaceItem], int]:
+        with runtime.database.session() as session:
+            rows, total = runtime.face_repository.list(
+                session, status=status, limit=limit, offset=offset
+            )
+            return [_item(row, settings.url_key_list) for row in rows], total
+
+    items, total = await asyncio.to_thread(read)
+    response.headers["X-Total-Count"] = str(total)
+    return items
+
+
+def _item(row: Any, url_keys: Sequence[str]) -> FaceItem:
+    stored = row.status == Status.STORED
+    url = faces.image_url(row.id)
+    boxes = [FaceBox(**box) for box in row.faces or []]
+    return FaceItem(
+        id=row.id,
+        status=row.status,
+        url=url,
+        meta_url=url + "/meta",
+        faces=(row.face_count if row.face_count is not None else len(boxes)) if stored else None,
+        boxes=boxes,
+        width=row.width,
+        height=row.height,
+        filename=row.filename,
+        created_at=row.created_at,
+        stored_at=row.updated_at if stored else None,
+        processing_ms=row.processing_ms,
+        error=row.error,
+        images=signing.gallery(url_keys, f"faces/{row.id}") if stored else None,
+    )
 
 
 def _read_row(runtime: Runtime, id: str) -> Any:
