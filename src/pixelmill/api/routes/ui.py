@@ -98,6 +98,12 @@ async def transform_page(request: Request, settings: SettingsDep) -> HTMLRespons
     return _page(request, settings, "transform.html", "transform")
 
 
+@router.get("/ui/status", response_class=HTMLResponse)
+async def status_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The operations dashboard: `GET /api/admin/status` live, and the dead letters to act on."""
+    return _page(request, settings, "status.html", "status")
+
+
 # Keep this route the last of the module: it answers every /ui/ path no route above took.
 @router.get("/ui/{rest:path}", response_class=HTMLResponse)
 async def not_found_page(request: Request, settings: SettingsDep, rest: str) -> HTMLResponse:
