@@ -18,8 +18,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from io import BytesIO
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,12 +33,15 @@ import kubernetes_validate
 import pytest
 import redis
 import yaml
+from PIL import Image
+from skimage import data as photos
 
 from pixelmill.config import ENV_PREFIX, Settings, load_settings
 from pixelmill.jobs.queue import dead_stream
 from pixelmill.jobs.redis_queue import RedisQueue
 from pixelmill.services.registry import SERVICES
 from tests.deploy.kustomize import KustomizeError, build
+from tests.redis_server import missing
 from tests.server import free_port, start_pixelmill, stop, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -537,6 +542,96 @@ def test_the_probes_pass_on_a_serving_pod_even_with_its_workers_scaled_to_zero(
     for mode in ("live", "ready"):
         result = run_probe(mode, port)
         assert result.returncode == 1 and "did not answer" in result.stderr
+
+
+# --- a read-only root, as the pods have -------------------------------------------------------
+
+# A private mount namespace: a read-only bind of the whole machine, with only what the pods
+# mount writable (a tmpfs /tmp holding the data and results dirs; /dev/shm), and the server
+# chrooted into it. The machine's own mounts are not touched.
+READ_ONLY_ROOT = """
+set -eu
+root="$1"; shift
+mount --make-rprivate /
+mount --rbind / "$root"
+mount -o remount,bind,ro "$root"
+if touch "$root/$PWD/.read-only-check" 2>/dev/null; then echo "root is writable"; exit 99; fi
+mount -t tmpfs -o size=512m tmpfs "$root/tmp"
+mkdir -p "$root/tmp/app/data" "$root/tmp/app/results"
+cd "$root"
+exec chroot "$root" "$@"
+"""
+
+
+def jpeg(array: Any) -> bytes:
+    out = BytesIO()
+    Image.fromarray(array).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_pixelmill_serves_every_surface_on_a_read_only_root(tmp_path: Path) -> None:
+    """What the pods' readOnlyRootFilesystem allows: nothing written outside the volumes."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        missing("a read-only root needs root and unshare (util-linux) to make a mount namespace")
+    port = free_port()
+    root = tmp_path / "root"
+    root.mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/pixelmill",
+        "PIXELMILL_DATA_DIR": "/tmp/app/data",
+        "PIXELMILL_RESULTS_DIR": "/tmp/app/results",
+        "PIXELMILL_PORT": str(port),
+    }
+    command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT]
+    command += ["sh", str(root), "/usr/bin/env", "-i"]
+    command += [f"{key}={value}" for key, value in env.items()]
+    command += [sys.executable, "-m", "pixelmill", "serve"]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    astronaut, coffee = jpeg(photos.astronaut()), jpeg(photos.coffee())
+    try:
+        wait_healthy(url, process, log)
+        transform = httpx.post(
+            url + "/v1/transform",
+            files={"file": ("a.jpg", astronaut)},
+            data={"ops": "resize=0.5,grayscale"},
+            timeout=60,
+        )
+        assert transform.status_code == 200 and Image.open(BytesIO(transform.content)).size == (
+            256,
+            256,
+        )
+        collage = httpx.post(
+            url + "/process",
+            files={"image1": ("a.jpg", astronaut), "image2": ("c.jpg", coffee)},
+            timeout=60,
+        )
+        assert collage.status_code == 200 and collage.content.startswith(b"\x89PNG")
+        caption = httpx.post(
+            url + "/api/images",
+            files={"image": ("a.jpg", astronaut)},
+            data={"description": "read-only"},
+            timeout=60,
+        )
+        face = httpx.post(url + "/api/v1/images", files={"image": ("a.jpg", astronaut)}, timeout=60)
+        assert (caption.status_code, face.status_code) == (202, 202)
+        stored = {
+            f"{url}/api/images/{caption.json()['id']}": False,
+            url + face.json()["url"]: False,
+        }
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(stored.values()):
+            for image_url in stored:
+                answer = httpx.get(image_url, timeout=10)
+                stored[image_url] = answer.status_code == 200 and answer.content[:2] == b"\xff\xd8"
+            time.sleep(0.2)
+        assert all(stored.values()), stored
+    finally:
+        stop(process)
+    assert "Read-only file system" not in log.read_text(errors="replace")
 
 
 # --- KEDA's lag metric on pixelmill's own streams -------------------------------------------
