@@ -37,5 +37,10 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# every UI page at 1280×800 and 390×844, with content on it, in docs/screenshots/ (Chromium)
+.PHONY: screenshots
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.browser.screenshots
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
