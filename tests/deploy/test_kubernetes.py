@@ -335,6 +335,9 @@ def test_scale_to_zero_only_where_nobody_waits_live(
     assert hpa_targets == {"pixelmill-api"}  # KEDA makes the workers' own HPAs: never two
     for so in of_kind(objects, "ScaledObject"):
         assert so["spec"]["minReplicaCount"] <= so["spec"]["maxReplicaCount"]
+    # an autoscaler owns these counts: a `replicas` here would be reset by every apply
+    for name in hpa_targets | set(minimum):
+        assert "replicas" not in one(objects, "Deployment", name)["spec"], name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -389,6 +392,9 @@ def test_the_api_is_probed_drained_budgeted_and_scaled(
     (ingress,) = of_kind(objects, "Ingress")
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend == {"name": "pixelmill-api", "port": {"name": service_port["name"]}}
+    # API pods spread over nodes and zones
+    for spread in pod["spec"]["topologySpreadConstraints"]:
+        assert spread["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
     # the budget covers the API pods and no worker's
     selector = one(objects, "PodDisruptionBudget", "pixelmill-api")["spec"]["selector"]
     for deployment in of_kind(objects, "Deployment"):
