@@ -71,7 +71,9 @@ onSubmit(form, async (ui) => {
   const file = form.elements.file.files[0];
   const stem = (file?.name || "image").replace(/\.[^.]*$/, "") || "image";
   const started = performance.now();
-  const answer = await upload("/v1/transform", formData(form), {
+  const data = formData(form);
+  for (const name of ["format", "quality"]) if (!data.get(name)) data.delete(name); // left empty: the default
+  const answer = await upload("/v1/transform", data, {
     accept: "image/png, image/jpeg, image/webp, image/avif, image/gif, application/zip",
     onProgress: ui.progress,
   });
