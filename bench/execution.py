@@ -146,10 +146,7 @@ def crash_probe(server: Server, tiff: bytes) -> tuple[str, bool]:
     heavy request; what that request and the next one got, and whether the server is up."""
     assert server.process is not None
     root = server.process.pid
-    children = set(process_tree(root)) - {root}
-    workers = [pid for pid in children if _parent(pid) in children]  # the forkserver's
-    targets = workers or [root]
-    before = {pid: _cpu_ticks(pid) for pid in targets}
+    before = {pid: _cpu_ticks(pid) for pid in [root, *_workers(root)]}
     answer: list[str] = []
 
     def heavy() -> None:
@@ -168,7 +165,13 @@ def crash_probe(server: Server, tiff: bytes) -> tuple[str, bool]:
     request = threading.Thread(target=heavy)
     request.start()
     deadline = time.monotonic() + 60
-    while all(_cpu_ticks(pid) - before[pid] < 20 for pid in targets):
+    # in the middle: once a process (hybrid starts its first worker for this request) has
+    # spent CPU on it; with no worker process at all, the API process
+    while True:
+        workers = _workers(root)
+        targets = workers or [root]
+        if any(_cpu_ticks(pid) - before.get(pid, 0) >= 20 for pid in targets):
+            break
         if time.monotonic() > deadline or not request.is_alive():
             request.join()
             return f"no process took the request ({answer})", False
@@ -190,6 +193,12 @@ def crash_probe(server: Server, tiff: bytes) -> tuple[str, bool]:
     up = server.process.poll() is None and following == 200
     where = f"{len(workers)} worker(s)" if workers else "the API process"
     return f"kill -SEGV {where}: {answer[0]}; next: {next_text}", up
+
+
+def _workers(root: int) -> list[int]:
+    """The worker processes: children of the server's children (its forkserver)."""
+    children = set(process_tree(root)) - {root}
+    return [pid for pid in children if _parent(pid) in children]
 
 
 def _parent(pid: int) -> int:

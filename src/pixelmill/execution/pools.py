@@ -156,6 +156,7 @@ class Pools:
         self._local: ThreadPoolExecutor | None = None
         self._bands: ThreadPoolExecutor | None = None
         self._trim: IdleTrim | None = None
+        self._processes_used = False  # a job went to a worker process (hybrid starts them late)
         self.restarts = 0
 
     def start(self) -> None:
@@ -172,13 +173,23 @@ class Pools:
             self._jobs = ThreadPoolExecutor(self.processes, thread_name_prefix="pixelmill-job")
             warming.append(self._jobs.submit(_warm_up_in_process))
         if self.worker_processes:
-            if self._context.get_start_method() == "forkserver":
+            forkserver = self._context.get_start_method() == "forkserver"
+            if forkserver:
                 self._context.set_forkserver_preload(["pixelmill.execution.tasks"])
             self._executor = self._new_executor()
-            # Workers start on demand; keep each busy a moment so that all start now.
-            warming += [
-                self._executor.submit(_warm_up_worker, 0.05) for _ in range(self.worker_processes)
-            ]
+            if self.execution == "processes":
+                # Workers start on demand; keep each busy a moment so that all start now.
+                warming += [
+                    self._executor.submit(_warm_up_worker, 0.05)
+                    for _ in range(self.worker_processes)
+                ]
+            elif forkserver:
+                # hybrid: the isolated workers start with the first job that needs one (most
+                # deployments never send one, and each costs ~30 MiB); a fork of the
+                # preloaded forkserver, started now, is quick.
+                from multiprocessing import forkserver as forkserver_module
+
+                forkserver_module.ensure_running()
         for future in warming:
             future.result(timeout=120)
         log.info(
@@ -265,6 +276,7 @@ class Pools:
         if not self.runs_in_process(isolate):
             return await self._run_on_thread(fn, *args)
         executor = self._require()
+        self._processes_used = True
         try:
             future = executor.submit(_with_work, _admitted.get(), fn, *args)
             future.add_done_callback(self._count_stopped)
@@ -309,7 +321,7 @@ class Pools:
         """'ok' when a job runner answers (a worker process, if there are any), 'busy' when
         none could in time, 'down' when broken."""
         try:
-            if self.worker_processes:
+            if self.worker_processes and (self._processes_used or self._jobs is None):
                 executor = self._require()
                 future = executor.submit(os.getpid)
             elif self._jobs is not None:
