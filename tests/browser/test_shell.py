@@ -447,3 +447,28 @@ def no_overflow(page: Page) -> None:
 def test_ui_pages_are_read_from_the_router() -> None:
     assert {"ocr", "collage", "captions", "faces", "transform", "not-found"} <= set(PAGES)
     assert PAGES["ocr"] == "/" and PAGES["transform"] == "/ui/transform"
+
+
+def test_the_pages_work_without_javascript(open_page: Callable[..., Page], server: str) -> None:
+    page = open_page(java_script_enabled=False)
+    page.goto(server + "/ui/transform")
+    expect(page.locator("#transform-chips")).to_be_hidden()  # they need a script to insert
+    expect(page.locator(".dropzone")).to_have_count(0)
+    button = page.evaluate(
+        "() => getComputedStyle(document.querySelector('#transform-file'), "
+        "'::file-selector-button').minHeight"
+    )
+    assert button == "44px", button  # the file button is styled, and big enough to touch
+    page.set_input_files("#transform-file", files=[upload("a.png", photo_png(64, 48), "image/png")])
+    page.fill("#transform-ops", "resize=0.5")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Transform").click()
+    assert page.url == server + "/v1/transform"  # the form posted to the API as it is
+    size = page.evaluate(
+        "() => [document.images[0].naturalWidth, document.images[0].naturalHeight]"
+    )
+    assert size == [32, 24], size
+
+    response = page.goto(server + "/ui/nothing-here")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", name="There is no page here")).to_be_visible()
