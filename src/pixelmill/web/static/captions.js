@@ -1,5 +1,7 @@
 // Captions page: POST /api/images (202), then the gallery of GET /api/images, polled every
-// second while an item is queued or processing, every 15 s otherwise (while the tab is visible).
+// second while an item is queued or processing (a third of that while this page's own upload
+// is, so its "Stored ✓" and the time it took come promptly), every 15 s otherwise (while the
+// tab is visible). Each card's picture box keeps its size whatever arrives in it.
 import {
   ApiError,
   clearError,
@@ -23,8 +25,10 @@ const state = document.getElementById("gallery-state");
 const galleryError = document.getElementById("gallery-error");
 const PAGE = 48;
 const FAST = 1000;
+const FASTER = 300;
 const SLOW = 15000;
 const images = new Map(); // id -> object URL of its stored image
+const mine = new Map(); // id of an upload from this page -> {started, status}
 let timer = null;
 
 function count() {
@@ -39,6 +43,7 @@ onSubmit(form, async (ui) => {
   const answer = await upload("/api/images", formData(form), { accept: "application/json", onProgress: ui.progress });
   const body = JSON.parse(await answer.blob.text());
   ui.status(`Queued as ${body.id.slice(0, 8)}…; it appears in the gallery when stored.`);
+  mine.set(body.id, { started: performance.now(), status: ui.status });
   form.reset();
   count();
   await refresh();
@@ -54,6 +59,7 @@ async function refresh() {
     clearError(galleryError);
     pending = data.some((item) => item.status === "queued" || item.status === "processing");
     render(data);
+    settle(data);
     const total = Number(response.headers.get("X-Total-Count") ?? data.length);
     const waiting = data.filter((item) => item.status === "queued" || item.status === "processing").length;
     state.textContent =
@@ -64,7 +70,29 @@ async function refresh() {
     showError(galleryError, error);
     if (!(error instanceof ApiError)) console.error(error);
   }
-  timer = setTimeout(refresh, pending ? FAST : SLOW);
+  timer = setTimeout(refresh, mine.size ? FASTER : pending ? FAST : SLOW);
+}
+
+/** This page's uploads that are done: "Stored ✓" with the time it took, or why it failed. */
+function settle(items) {
+  for (const item of items) {
+    const upload = mine.get(item.id);
+    if (!upload || item.status === "queued" || item.status === "processing") continue;
+    mine.delete(item.id);
+    if (item.status === "stored") {
+      const seconds = ((performance.now() - upload.started) / 1000).toFixed(1);
+      const done = document.createElement("span");
+      done.className = "done";
+      done.textContent = "Stored ✓";
+      const line = document.createDocumentFragment();
+      const text = [...item.description];
+      const named = text.length > 40 ? `${text.slice(0, 39).join("")}…` : item.description;
+      line.append(done, ` in ${seconds} s: “${named}”.`);
+      upload.status(line);
+    } else {
+      upload.status(`Failed${item.error ? `: ${item.error}` : ""}.`);
+    }
+  }
 }
 
 function render(items) {
@@ -122,8 +150,17 @@ function update(node, item) {
 
 async function showImage(thumb, item) {
   const alt = `Captioned image: ${item.description}`;
+  const sized = (link) => {
+    // the picture's proportions before its pixels arrive
+    const img = link.querySelector("img");
+    if (item.width && item.height) {
+      img.width = item.width;
+      img.height = item.height;
+    }
+    return link;
+  };
   if (item.images) {
-    thumb.replaceChildren(deliveredImage(item.images, alt));
+    thumb.replaceChildren(sized(deliveredImage(item.images, alt)));
     return;
   }
   try {
@@ -132,7 +169,7 @@ async function showImage(thumb, item) {
       url = await imageURL(item.url);
       images.set(item.id, url);
     }
-    thumb.replaceChildren(linkedImage(url, alt));
+    thumb.replaceChildren(sized(linkedImage(url, alt)));
   } catch (error) {
     thumb.textContent = error instanceof ApiError ? `image: ${error.message}` : "image unavailable";
   }
