@@ -39,7 +39,8 @@ async function refresh() {
     clearError(errorBox);
     render(status);
     renderDead(dead);
-    const window = status.window_seconds ? `, charts over ${Math.round(status.window_seconds / 60)} min` : "";
+    const seconds = status.window_seconds;
+    const window = !seconds ? "" : seconds < 120 ? `, charts over ${Math.round(seconds)} s` : `, charts over ${Math.round(seconds / 60)} min`;
     state.textContent = `${status.mode === "redis" ? "Redis" : "Embedded"} · updated ${new Date(status.time).toLocaleTimeString()}${window}`;
   } catch (error) {
     showError(errorBox, error);
@@ -128,15 +129,18 @@ function renderDead(dead) {
       requeue.addEventListener("click", () => act(requeue, "POST", `${path}/requeue`, () => `Requeued job ${letter.job_id}.`));
       drop.addEventListener("click", () => act(drop, "DELETE", path, () => `Deleted the letter of job ${letter.job_id}.`));
       actions.append(inspect, requeue, drop);
+      const job = letter.job_id || letter.id;
       const tr = row([
         letter.stream,
-        el("code", { class: "id" }, letter.job_id || letter.id),
+        el("code", { class: "id", title: job }, job.length > 12 ? `${job.slice(0, 12)}…` : job),
         el("span", { class: "reason" }, letter.reason),
         letter.deliveries,
         time(letter.first_failure),
         time(letter.last_failure),
         actions,
       ]);
+      const labels = ["Stream", "Job", "Reason", "Deliveries", "First failure", "Last failure", ""];
+      [...tr.children].forEach((td, i) => td.setAttribute("data-label", labels[i]));
       tr.dataset.letter = letter.id;
       tr.dataset.job = letter.job_id;
       return tr;
@@ -198,6 +202,11 @@ function chart(id, t, series) {
       const x = t.length > 1 ? ((t[k] - start) / span) * W : W;
       points.push(`${x.toFixed(1)},${(H - (top ? v / top : 0) * H).toFixed(1)}`);
     });
+    if (points.length === 1) {
+      // one sample so far: a short dash ending at it, so that it shows
+      const [x, y] = points[0].split(",").map(Number);
+      points.unshift(`${Math.max(x - 8, 0).toFixed(1)},${y}`);
+    }
     const line = document.createElementNS(ns, "polyline");
     setAttrs(line, { points: points.join(" "), class: `series s${i % 6}`, "data-series": name });
     children.push(line);
