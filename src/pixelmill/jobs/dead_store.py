@@ -38,7 +38,7 @@ class DeadStore(Protocol):
     """The dead letters of every stream of one queue."""
 
     def add(self, stream: str, fields: Mapping[str, bytes]) -> str: ...
-    def list(self, stream: str, count: int, after: str) -> list[DeadLetter]: ...
+    def page(self, stream: str, count: int, after: str) -> list[DeadLetter]: ...
     def get(self, stream: str, letter_id: str) -> dict[str, bytes] | None: ...
     def take(self, stream: str, letter_id: str) -> dict[str, bytes] | None: ...
     def count(self, stream: str) -> int: ...
@@ -77,16 +77,16 @@ class MemoryDeadStore:
                 letters.popitem(last=False)
             return letter_id
 
-    def list(self, stream: str, count: int, after: str) -> list[DeadLetter]:
+    def page(self, stream: str, count: int, after: str) -> list[DeadLetter]:
         with self._lock:
-            letters = list(self._letters.get(stream, {}).items())
+            letters = list(self._letters.get(stream, OrderedDict()).items())
         start = _order(after) if after else (-1, -1)
         found = [(i, f) for i, f in letters if _order(i) > start][:count]
         return [_named(letter_id, brief(fields)) for letter_id, fields in found]
 
     def get(self, stream: str, letter_id: str) -> dict[str, bytes] | None:
         with self._lock:
-            fields = self._letters.get(stream, {}).get(letter_id)
+            fields = self._letters.get(stream, OrderedDict()).get(letter_id)
             return None if fields is None else dict(fields)
 
     def take(self, stream: str, letter_id: str) -> dict[str, bytes] | None:
@@ -95,7 +95,7 @@ class MemoryDeadStore:
 
     def count(self, stream: str) -> int:
         with self._lock:
-            return len(self._letters.get(stream, {}))
+            return len(self._letters.get(stream, OrderedDict()))
 
 
 class FolderDeadStore:
@@ -119,9 +119,9 @@ class FolderDeadStore:
             self._path(stream, old).unlink(missing_ok=True)
         return letter_id
 
-    def list(self, stream: str, count: int, after: str) -> list[DeadLetter]:
+    def page(self, stream: str, count: int, after: str) -> list[DeadLetter]:
         start = _order(after) if after else (-1, -1)
-        letters = []
+        letters: list[DeadLetter] = []
         for letter_id in self._ids_of(stream):
             if len(letters) >= count:
                 break

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -62,7 +62,7 @@ class RedisHeartbeats:
         consumers = self.alive(service)
         keys = [self._key(service, consumer) for consumer in consumers]
         try:
-            values = self._redis.mget(keys) if keys else []
+            values: Any = self._redis.mget(keys) if keys else []
         except redis.RedisError as error:
             raise Unavailable(f"heartbeats unavailable: {public_reason(error)}") from error
         return {c: float(v) for c, v in zip(consumers, values, strict=True) if v is not None}

@@ -164,7 +164,7 @@ class MemoryQueue:
 
     def dead_letters(self, stream: str, *, count: int = 100) -> list[Message]:
         letters = []
-        for listed in self._dead.list(stream, count, ""):
+        for listed in self._dead.page(stream, count, ""):
             fields = self._dead.get(stream, listed.id)
             if fields is not None:
                 deliveries = int(fields.get(DEAD_DELIVERIES, b"0"))
@@ -172,7 +172,7 @@ class MemoryQueue:
         return letters
 
     def list_dead(self, stream: str, *, count: int = 100, after: str = "") -> list[DeadLetter]:
-        return self._dead.list(stream, count, after)
+        return self._dead.page(stream, count, after)
 
     def get_dead(self, stream: str, letter_id: str) -> Message | None:
         fields = self._dead.get(stream, letter_id)

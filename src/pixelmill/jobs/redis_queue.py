@@ -282,7 +282,7 @@ class RedisQueue:
         # its idle time again).
         if counted:
             with self._reaching_redis():
-                self._redis.hsetnx(_failing(self._key(stream)), message.id, _now_ms())
+                self._redis.hsetnx(_failing(self._key(stream)), message.id, str(_now_ms()))
             return
         if not message.consumer:
             return

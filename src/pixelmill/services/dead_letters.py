@@ -74,9 +74,11 @@ def streams(stream: str | None) -> tuple[str, ...]:
     return (stream,)
 
 
-def list_letters(queue: JobQueue, stream: str | None = None, limit: int = 100) -> list[dict]:
+def list_letters(
+    queue: JobQueue, stream: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     """Up to LIMIT letters, oldest first, stream by stream; never an image's bytes."""
-    letters: list[dict] = []
+    letters: list[dict[str, Any]] = []
     for name in streams(stream):
         for letter in queue.list_dead(name, count=limit - len(letters)):
             letters.append(describe(name, letter))
@@ -90,7 +92,7 @@ def counts(queue: JobQueue) -> dict[str, int]:
     return {name: queue.dead(name) for name in STREAMS}
 
 
-def show(queue: JobQueue, stream: str, letter_id: str) -> dict:
+def show(queue: JobQueue, stream: str, letter_id: str) -> dict[str, Any]:
     """One letter, described as in a listing; 404 when there is none."""
     message = queue.get_dead(streams(stream)[0], letter_id)
     if message is None:

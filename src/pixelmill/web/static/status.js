@@ -5,6 +5,7 @@
 import { ApiError, clearError, getJSON, showError, withKey } from "./app.js";
 
 const EVERY = 3000;
+const LETTERS_SHOWN = 50;
 const W = 300;
 const H = 100;
 const state = document.getElementById("status-state");
@@ -24,21 +25,28 @@ pause.addEventListener("click", () => {
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && !paused) refresh();
 });
-document.addEventListener("pixelmill:api-key", () => refresh());
+document.addEventListener("pixelmill:api-key", () => refresh({ letters: true }));
 requeueAll.addEventListener("click", () =>
   act(requeueAll, "POST", "/api/admin/dead-letters/requeue", (body) => `Requeued ${body.count}.`),
 );
 
-async function refresh() {
+// The letters are read again only when the dead counts change, after an action, or every
+// 30 s: on Redis a listing reads every listed letter (images too) inside the server.
+const LETTERS_EVERY = 30000;
+let lettersSeen = { counts: "", at: 0 };
+
+async function refresh({ letters = false } = {}) {
   clearTimeout(timer);
   try {
-    const [{ data: status }, { data: dead }] = await Promise.all([
-      getJSON("/api/admin/status"),
-      getJSON("/api/admin/dead-letters?limit=200"),
-    ]);
+    const { data: status } = await getJSON("/api/admin/status");
     clearError(errorBox);
     render(status);
-    renderDead(dead);
+    const counts = status.queues.map((q) => q.dead).join(",");
+    if (letters || counts !== lettersSeen.counts || Date.now() - lettersSeen.at > LETTERS_EVERY) {
+      const { data: dead } = await getJSON(`/api/admin/dead-letters?limit=${LETTERS_SHOWN}`);
+      renderDead(dead);
+      lettersSeen = { counts, at: Date.now() };
+    }
     const seconds = status.window_seconds;
     const window = !seconds ? "" : seconds < 120 ? `, charts over ${Math.round(seconds)} s` : `, charts over ${Math.round(seconds / 60)} min`;
     state.textContent = `${status.mode === "redis" ? "Redis" : "Embedded"} · updated ${new Date(status.time).toLocaleTimeString()}${window}`;
@@ -111,8 +119,9 @@ function renderDead(dead) {
   document.getElementById("dead-empty").hidden = total > 0;
   document.getElementById("dead").hidden = total === 0;
   requeueAll.disabled = total === 0;
+  const shown = total > dead.letters.length ? ` · the oldest ${dead.letters.length} shown` : "";
   document.getElementById("dead-state").textContent = total
-    ? Object.entries(dead.counts).filter(([, n]) => n).map(([s, n]) => `${s}: ${n}`).join(" · ")
+    ? Object.entries(dead.counts).filter(([, n]) => n).map(([s, n]) => `${s}: ${n}`).join(" · ") + shown
     : "";
   const body = document.querySelector("#dead tbody");
   body.replaceChildren(
@@ -173,7 +182,7 @@ async function act(button, method, url, said) {
   } finally {
     button.disabled = false;
   }
-  await refresh();
+  await refresh({ letters: true });
 }
 
 // --- charts ------------------------------------------------------------------------------
