@@ -12,7 +12,9 @@ published after its subscription took effect (when iteration starts, not when `s
 called), in the order they were published, and nothing published while it was not subscribed.
 When Redis goes away, `publish` raises `Unavailable` (the caller's result is stored anyway,
 only the live notice is lost), and a subscription keeps running: it reconnects with capped,
-jittered back-off and subscribes again, and the messages published during the outage are lost.
+jittered back-off and subscribes again, and the messages published during the outage are lost;
+it says so by calling the subscriber's `on_gap` once subscribed again (the hub then tells its
+websocket clients to reconnect and catch up).
 
 A subscriber that falls behind loses messages rather than holding memory without end: Redis
 disconnects it (client-output-buffer-limit pubsub, then it reconnects), and the in-process
@@ -26,7 +28,7 @@ import logging
 import random
 import threading
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import suppress
 from typing import Any, Protocol
 
@@ -49,8 +51,12 @@ class Broadcaster(Protocol):
         """Send MESSAGE to the channel's current subscribers; `Unavailable` when it cannot."""
         ...
 
-    def subscribe(self, channel: str) -> AsyncIterator[str]:
-        """Every message published on the channel once iteration has started; outlives outages."""
+    def subscribe(
+        self, channel: str, on_gap: Callable[[], None] | None = None
+    ) -> AsyncIterator[str]:
+        """Every message published on the channel once iteration has started; outlives
+        outages, and calls ON_GAP when it is subscribed again after one (what was published
+        meanwhile is lost)."""
         ...
 
     def ping(self) -> bool:
@@ -120,7 +126,10 @@ class MemoryBroadcaster:
                 except RuntimeError:  # its event loop is closed: nobody is listening there
                     self._channels[channel].discard(subscriber)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+    async def subscribe(
+        self, channel: str, on_gap: Callable[[], None] | None = None
+    ) -> AsyncIterator[str]:
+        # no gaps in one process: ON_GAP is never called
         subscriber = _Subscriber(channel, self._max_pending)
         with self._lock:
             if self._closed:
@@ -207,7 +216,9 @@ class RedisBroadcaster:
         except redis.RedisError as error:
             raise Unavailable(f"events unavailable: {public_reason(error)}") from error
 
-    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+    async def subscribe(
+        self, channel: str, on_gap: Callable[[], None] | None = None
+    ) -> AsyncIterator[str]:
         name = self.channel(channel)
         client = redis.asyncio.Redis.from_url(
             self._url,
@@ -234,6 +245,8 @@ class RedisBroadcaster:
                                     name,
                                     loop.time() - down_since,
                                 )
+                                if on_gap is not None:
+                                    on_gap()
                             failures, down_since = 0, None
                         elif message["type"] == "message":
                             yield as_text(message["data"])

@@ -14,7 +14,10 @@ ignored). When either ends, or the client is dropped, `serve` cancels both, clos
 if the hub asked for it, and returns: no task outlives its client.
 
 Close codes: 1008 a slow client (its queue filled up), 1013 too many clients (try again
-later), 1001 the server is shutting down.
+later), 1001 the server is shutting down, 1012 the process's subscription had a gap (Redis
+restarted or was unreachable: events published meanwhile reached no client here), so every
+client connected then is closed once the subscription is back, to reconnect and reload what
+it missed (`GET /api/v1/images`).
 
 A frame queued for many clients is one shared string; what a client costs is its queue, its
 two tasks and the server's connection state (with permessage-deflate, mostly the compressor).
@@ -39,6 +42,7 @@ log = logging.getLogger("pixelmill.events")
 SLOW = 1008  # policy violation: fell max_queue frames behind
 FULL = 1013  # try again later: max_clients reached
 GOING_AWAY = 1001  # the server is shutting down
+MISSED = 1012  # the process's event feed had a gap: reconnect and reload
 
 PING, PONG = "ping", "pong"
 
@@ -141,7 +145,7 @@ class Hub:
         """Deliver every message of the channel to the clients, through `edit` (once per
         message, for all clients) when given; run it as a task, cancel to stop."""
         while True:
-            messages = broadcaster.subscribe(channel)
+            messages = broadcaster.subscribe(channel, on_gap=self.feed_interrupted)
             try:
                 async for message in messages:
                     self.deliver(edit(message) if edit is not None else message)
@@ -156,6 +160,20 @@ class Hub:
                 if isinstance(messages, AsyncGenerator):
                     await messages.aclose()
             await asyncio.sleep(1.0)
+            self.feed_interrupted()
+
+    def feed_interrupted(self) -> None:
+        """The events published for a while reached no client here: close every client with
+        1012, so that each reconnects and reloads what it missed, rather than wait for events
+        that will never come."""
+        if self._clients:
+            log.warning(
+                "events: the event feed had a gap; closing %d websocket clients with %d",
+                len(self._clients),
+                MISSED,
+            )
+        for client in list(self._clients):
+            self._drop(client, MISSED, "events were missed: reconnect and reload")
 
     async def close_all(self) -> None:
         """Close every client with 1001 and wait (a bounded time) until they are all served."""
