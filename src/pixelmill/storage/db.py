@@ -41,6 +41,20 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
+# A host cut off from PostgreSQL mid-transaction must not stall the others. Its session,
+# left "idle in transaction" holding row locks, would block every worker that takes its
+# messages over (for as long as PostgreSQL takes to notice: hours, with the OS's keepalive);
+# the server ends it after this long (our transactions last milliseconds). And on the cut-off
+# host, a call waiting on a dead link fails after TCP_USER_TIMEOUT instead of ~15 minutes of
+# retransmissions, so the worker backs off and reconnects once the link is back.
+POSTGRES_IDLE_IN_TRANSACTION_MS = 15_000
+POSTGRES_TCP = {
+    "keepalives": 1,
+    "keepalives_idle": 15,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
 # pg_advisory_xact_lock key of the migrations: b"pixelmil" read as a big-endian integer
 MIGRATION_LOCK_KEY = int.from_bytes(b"pixelmil", "big")
 
@@ -61,6 +75,11 @@ def make_engine(url: str) -> Engine:
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+    if parsed.get_backend_name() == "postgresql":  # what the URL sets itself wins
+        connect_args.update({k: v for k, v in POSTGRES_TCP.items() if k not in parsed.query})
+        if "options" not in parsed.query:
+            timeout = POSTGRES_IDLE_IN_TRANSACTION_MS
+            connect_args["options"] = f"-c idle_in_transaction_session_timeout={timeout}"
     return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
