@@ -111,7 +111,10 @@ def _serve(args: argparse.Namespace) -> int:
         "ws_per_message_deflate": False,
     }
     if args.workers == 1:
-        uvicorn.run(create_app(settings), **server_options)
+        if settings.drain_seconds > 0:
+            _draining_server(create_app(settings), settings.drain_seconds, server_options).run()
+        else:
+            uvicorn.run(create_app(settings), **server_options)
         return 0
     if settings.redis_url is None:
         print(
@@ -133,6 +136,61 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["PIXELMILL_PROCESS_WORKERS"] = str(share)
     uvicorn.run("pixelmill.api:create_app", factory=True, workers=args.workers, **server_options)
     return 0
+
+
+def _draining_server(app: Any, drain_seconds: float, options: dict[str, Any]) -> Any:
+    """A uvicorn server that drains on SIGTERM: for DRAIN_SECONDS it keeps serving, while
+    `/health` answers 503 `draining` and every response asks its client to close the
+    connection, so that a load balancer's checks take the host out and no request is sent
+    to it as it stops; then it stops gracefully (requests in hand are finished, websocket
+    clients told 1001/1012). A second signal, or SIGINT, stops it at once, gracefully."""
+    import json
+    import logging
+    import signal
+    import time
+    from types import FrameType
+
+    import uvicorn
+
+    log = logging.getLogger("pixelmill.serve")
+
+    class DrainingServer(uvicorn.Server):
+        drain_until: float | None = None
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if sig == signal.SIGTERM and self.drain_until is None and not self.should_exit:
+                self._captured_signals.append(sig)  # raised again once stopped, as uvicorn does
+                self.drain_until = time.monotonic() + drain_seconds
+                log.info("SIGTERM: draining for %.1f s, then stopping", drain_seconds)
+                return
+            super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain_until is not None and time.monotonic() >= self.drain_until:
+                self.should_exit = True
+            return await super().on_tick(counter)
+
+    draining_body = json.dumps({"status": "draining", "failing": ["draining"]}).encode()
+
+    async def draining(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or server.drain_until is None:
+            await app(scope, receive, send)
+            return
+        if scope["path"] == "/health":
+            headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": draining_body})
+            return
+
+        async def closing(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+            await send(message)
+
+        await app(scope, receive, closing)
+
+    server = DrainingServer(uvicorn.Config(draining, **options))
+    return server
 
 
 def _collage(args: argparse.Namespace) -> int:

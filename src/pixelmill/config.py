@@ -133,6 +133,25 @@ class Settings(BaseSettings):
     queue_max_length: int = Field(
         10_000, ge=1, description="Messages a stream may hold; past it, new jobs get a 503."
     )
+    redis_durable_accept: Literal["none", "fsync", "replica"] = Field(
+        "none",
+        description="What the API waits for before it answers 202 to a caption or face job: "
+        "`none`, Redis's memory (with `appendfsync everysec` a crash of Redis loses up to a "
+        "second of accepted jobs); `fsync`, the job on Redis's disk (`WAITAOF` on Redis 7.2+, "
+        "else Redis must run with `appendonly yes` and `appendfsync always`, or the job is "
+        "refused with a 503); `replica`, the job on at least one replica (`WAIT`). Unconfirmed "
+        "in `redis_durable_timeout_ms`, the job is taken back and answered 503.",
+    )
+    redis_durable_timeout_ms: int = Field(
+        1000, ge=1, description="How long the API waits for `redis_durable_accept`."
+    )
+    drain_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="`pixelmill serve`, on SIGTERM: keep serving this long while `/health` "
+        "answers 503 `draining`, so that a load balancer's checks take the host out before "
+        "it stops (a second SIGTERM, or SIGINT, stops at once, gracefully).",
+    )
     max_deliveries: int = Field(
         5, ge=1, description="Deliveries of a message before it goes to the dead-letter stream."
     )

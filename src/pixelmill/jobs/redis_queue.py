@@ -220,6 +220,8 @@ class RedisQueue:
         self._forget_consumers = client.register_script(_FORGET_CONSUMERS)
         self._groups: set[tuple[str, str]] = set()
         self._claim_cursors: dict[tuple[str, str], str] = {}
+        self._waitaof: bool | None = None  # whether Redis has WAITAOF (7.2+), once asked
+        self._fsync_checked_until = 0.0  # appendfsync always seen until then (before 7.2)
 
     def put(self, stream: str, fields: Mapping[str, bytes]) -> str:
         return self.put_many(stream, [fields])[0]
@@ -236,6 +238,86 @@ class RedisQueue:
         if ids is None:
             raise queue_full(stream, self._max_length)
         return [as_text(message_id) for message_id in ids]
+
+    def put_durably(
+        self, stream: str, fields: Mapping[str, bytes], durable: str, timeout_ms: int
+    ) -> str:
+        """`put`, answered once the message is on Redis's disk (`fsync`) or on a replica
+        (`replica`); unconfirmed in TIMEOUT_MS it is taken back (XDEL) and `QueueDown` raised.
+
+        WAIT and WAITAOF wait for the writes of their own connection, so the put and the wait
+        go out together on one (a pipeline). Redis before 7.2 has no WAITAOF: there `fsync`
+        holds only when Redis fsyncs every write before it answers (`appendonly yes`,
+        `appendfsync always`), which is checked (every 10 s) instead, and refused otherwise.
+        """
+        if durable == "none":
+            return self.put(stream, fields)
+        check_fields(fields)
+        arguments: list[Any] = [self._max_length, 1, 2 * len(fields)]
+        for name, value in fields.items():
+            arguments += [name, value]
+        key = self._key(stream)
+        with self._reaching_redis():
+            wait: list[Any] = []
+            if durable == "replica":
+                wait = ["WAIT", 1, timeout_ms]
+            elif self._has_waitaof():
+                wait = ["WAITAOF", 1, 0, timeout_ms]
+            else:
+                self._check_fsync_always()
+            pipe = self._redis.pipeline(transaction=False)
+            self._put_below_bound(keys=[key], args=arguments, client=pipe)
+            if wait:
+                pipe.execute_command(*wait)  # type: ignore[no-untyped-call]
+            replies = pipe.execute(raise_on_error=False)
+        ids = replies[0]
+        if isinstance(ids, Exception):
+            raise QueueDown(f"queue unavailable: {public_reason(ids)}") from ids
+        if ids is None:
+            raise queue_full(stream, self._max_length)
+        message_id = as_text(ids[0])
+        if wait:
+            confirmed = replies[1]
+            copies = confirmed[0] if isinstance(confirmed, list) else confirmed
+            if isinstance(confirmed, Exception) or int(copies) < 1:
+                with self._reaching_redis():
+                    self._redis.xdel(key, message_id)  # not answered 202: not kept either
+                log.error(
+                    "job %s taken back: %s did not confirm it: %s", message_id, wait[0], confirmed
+                )
+                where = "on a replica" if durable == "replica" else "on disk"
+                raise QueueDown(f"queue unavailable: Redis did not confirm the job {where} in time")
+        return message_id
+
+    def _has_waitaof(self) -> bool:
+        if self._waitaof is None:
+            info: Any = self._redis.info("server")
+            version = tuple(int(part) for part in str(info["redis_version"]).split(".")[:2])
+            self._waitaof = version >= (7, 2)
+        return self._waitaof
+
+    def _check_fsync_always(self) -> None:
+        if time.monotonic() < self._fsync_checked_until:
+            return
+        try:
+            config: Any = self._redis.config_get("append*")
+        except redis.ResponseError as error:  # CONFIG renamed or forbidden (managed Redis)
+            raise QueueDown(
+                "queue not durable: cannot read Redis's appendfsync (CONFIG GET refused) and "
+                "Redis before 7.2 has no WAITAOF"
+            ) from error
+        values = {as_text(k): as_text(v) for k, v in config.items()}
+        if values.get("appendonly") != "yes" or values.get("appendfsync") != "always":
+            log.error(
+                "PIXELMILL_REDIS_DURABLE_ACCEPT=fsync on Redis before 7.2 needs appendonly yes "
+                "and appendfsync always; Redis has appendonly %s, appendfsync %s: jobs refused",
+                values.get("appendonly"),
+                values.get("appendfsync"),
+            )
+            raise QueueDown(
+                "queue not durable: Redis does not fsync every write (appendfsync always)"
+            )
+        self._fsync_checked_until = time.monotonic() + 10.0
 
     def take(
         self, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 1000

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from pixelmill.errors import InvalidParameter, Unavailable
+from pixelmill.jobs import RedisQueue
 from pixelmill.services import captions, faces, inbox
 from pixelmill.services.resources import Resources
 
@@ -112,7 +113,12 @@ def requeue_unfinished(
 
 
 def _put(resources: Resources, stream: str, fields: dict[str, bytes]) -> str:
+    durable = resources.settings.redis_durable_accept
     try:
+        if durable != "none" and isinstance(resources.queue, RedisQueue):
+            # answered 202 only once the job outlives a crash of Redis (its disk, a replica)
+            timeout_ms = resources.settings.redis_durable_timeout_ms
+            return resources.queue.put_durably(stream, fields, durable, timeout_ms)
         return resources.queue.put(stream, fields)
     except Unavailable:
         raise
