@@ -24,7 +24,9 @@ from pixelmill.errors import NotFound
 from pixelmill.imaging.fonts import default_font_file
 from pixelmill.jobs import run_worker
 from pixelmill.services import captions, dead_letters
+from pixelmill.services.accept import requeue_unfinished
 from pixelmill.services.registry import CAPTIONER, STORER
+from pixelmill.services.resources import Resources
 from pixelmill.services.runtime import Runtime
 from pixelmill.storage.models import Status
 from tests.redis_server import SHARED_REDIS_URL
@@ -271,3 +273,37 @@ def cli(env: dict[str, str], *args: str, code: int = 0) -> str:
     )
     assert done.returncode == code, done.stderr
     return done.stdout if code == 0 else done.stderr
+
+
+def test_embedded_a_requeue_from_another_process_runs_at_the_next_start(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """The CLI beside a running embedded server: the queue is the server's memory, so the
+    CLI's requeue makes the job unfinished, and the next start queues it, once."""
+    (tmp_path / "font.ttf").write_bytes(b"not a font at all")
+    settings = make_settings(caption_font=str(tmp_path / "font.ttf"), max_deliveries=1)
+    server = Runtime.open(settings)
+    try:
+        [id] = accept_captions(server, 1)
+        work(server)
+        [letter] = dead_letters.list_letters(server.queue)
+        cli_side = Resources.open(settings)
+        try:
+            dead_letters.requeue(cli_side, CAPTIONER.stream, letter["id"], live=False)
+        finally:
+            cli_side.close()
+        assert server.queue.dead(CAPTIONER.stream) == 0  # one folder: the server sees it gone
+        assert status_of(server, id) == Status.QUEUED
+    finally:
+        server.close()
+
+    fix_the_font(tmp_path)
+    restarted = Runtime.open(settings)
+    try:
+        assert requeue_unfinished(restarted, threading.Event()) == 1
+        work(restarted)
+        assert status_of(restarted, id) == Status.STORED
+        assert stored_file(restarted, id).is_file()
+        assert requeue_unfinished(restarted, threading.Event()) == 0
+    finally:
+        restarted.close()
