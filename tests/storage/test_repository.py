@@ -209,6 +209,34 @@ def test_store_without_the_api_row_inserts_it(db: Database) -> None:
     assert row.created_at.utcoffset() == timedelta(0)
 
 
+def test_store_many_writes_a_batch_in_one_statement(db: Database) -> None:
+    """A queued row, a lost one, a stored one and an id given twice, in one batch."""
+    add(db, (ident(1), T0, "a cat"), (ident(3), T0, "a dog"))
+    with db.session() as session:
+        assert repository.store(session, **stored(ident(3), file_path="/first"))
+    batch = [
+        stored(ident(1)),
+        stored(ident(2), description=CYRILLIC),
+        stored(ident(3), file_path="/again"),
+        stored(ident(4), width=1),
+        stored(ident(4), width=2),
+    ]
+    with db.session() as session:
+        assert repository.store_many(session, batch) == {ident(1), ident(2), ident(4)}
+    rows = {}
+    for n in range(1, 5):
+        row = read(db, ident(n))
+        assert row is not None and row.status == "stored", n
+        rows[n] = row
+    assert (rows[1].description, rows[1].file_path) == ("a cat", f"/images/{ident(1)}.jpg")
+    assert (rows[2].description, rows[2].received_at) == (CYRILLIC, T0)  # the lost row
+    assert rows[3].file_path == "/first"  # a stored row is final
+    assert rows[4].width == 2  # the last one given
+    with db.session() as session:
+        assert repository.count(session) == 4
+        assert repository.store_many(session, []) == set()
+
+
 def store(db: Database, id: str) -> bool:
     with db.session() as session:
         return repository.store(session, **stored(id))

@@ -22,9 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from pixelmill.errors import InvalidParameter
 from pixelmill.execution.pipeline import isolated
@@ -167,29 +165,33 @@ class Storer:
                 image = message.fields["image"]
                 self.blobs.put(_key(message), image, "image/jpeg")
         with self.database.session() as session:
+            stored = []
             for message in messages:
-                self._record(session, message)
+                fields = message.fields
+                if "error" not in fields:
+                    stored.append(_row(message))
+                    continue
+                id, error = fields["id"].decode(), fields["error"].decode()
+                self.repository.mark(session, id, "failed", error=error)
+                log.error("caption %s failed: %s", id, error)
+            self.repository.store_many(session, stored)  # one statement for the batch
         for message in messages:
             inbox.forget(self.inbox_dir, message.fields["id"].decode())
 
-    def _record(self, session: Session, message: Message) -> None:
-        fields = message.fields
-        id = fields["id"].decode()
-        if "error" in fields:
-            self.repository.mark(session, id, "failed", error=fields["error"].decode())
-            log.error("caption %s failed: %s", id, fields["error"].decode())
-            return
-        self.repository.store(
-            session,
-            id=id,
-            received_at=datetime.fromisoformat(fields["received_at"].decode()),
-            description=fields["description"].decode("utf-8"),
-            file_path=_key(message),
-            size_bytes=len(fields["image"]),
-            width=int(fields["width"]),
-            height=int(fields["height"]),
-            processing_ms=float(fields["processing_ms"]),
-        )
+
+def _row(message: Message) -> dict[str, Any]:
+    """The row of a captioned image, as `CaptionRepository.store` takes it."""
+    fields = message.fields
+    return {
+        "id": fields["id"].decode(),
+        "received_at": datetime.fromisoformat(fields["received_at"].decode()),
+        "description": fields["description"].decode("utf-8"),
+        "file_path": _key(message),
+        "size_bytes": len(fields["image"]),
+        "width": int(fields["width"]),
+        "height": int(fields["height"]),
+        "processing_ms": float(fields["processing_ms"]),
+    }
 
 
 def _key(message: Message) -> str:

@@ -21,9 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from pixelmill.events.broadcast import Broadcaster
 from pixelmill.execution.pipeline import isolated
@@ -120,26 +118,26 @@ class FaceService:
         done = list(zip(messages, results, strict=True))
         for message, boxed in done:
             self.blobs.put(_key(message, boxed), boxed.encoded, boxed.media_type)
-        with self.database.session() as session:
-            changed = [self._record(session, message, boxed) for message, boxed in done]
+        with self.database.session() as session:  # one statement for the batch
+            changed = self.repository.store_many(session, [self._row(m, b) for m, b in done])
         for message, _ in done:
             inbox.forget(self.inbox_dir, message.fields["id"].decode())
-        for (message, boxed), announce in zip(done, changed, strict=True):
-            if announce:
+        for message, boxed in done:
+            if message.fields["id"].decode() in changed:
                 self._announce(message, boxed)
 
-    def _record(self, session: Session, message: Message, boxed: Boxed) -> bool:
-        return self.repository.store(
-            session,
-            id=message.fields["id"].decode(),
-            width=boxed.width,
-            height=boxed.height,
-            faces=boxed.faces,
-            detector="yunet" if self.params.model else "haar",
-            file_path=_key(message, boxed),
-            size_bytes=len(boxed.encoded),
-            processing_ms=boxed.processing_ms,
-        )
+    def _row(self, message: Message, boxed: Boxed) -> dict[str, Any]:
+        """The row of a boxed image, as `FaceRepository.store` takes it."""
+        return {
+            "id": message.fields["id"].decode(),
+            "width": boxed.width,
+            "height": boxed.height,
+            "faces": boxed.faces,
+            "detector": "yunet" if self.params.model else "haar",
+            "file_path": _key(message, boxed),
+            "size_bytes": len(boxed.encoded),
+            "processing_ms": boxed.processing_ms,
+        }
 
     def _announce(self, message: Message, boxed: Boxed) -> None:
         id = message.fields["id"].decode()

@@ -6,6 +6,7 @@ transaction (`with database.session() as session: ...`).
     add       the API accepted an image: a queued row
     mark      processing or failed; a stored row is final and stays
     store     the worker's idempotent upsert: inserts, or finishes a row, or does nothing
+              (`store_many`: a batch's rows in one statement)
     delete    undo an acceptance the queue refused
     get / list / count / unfinished    reads
 
@@ -16,6 +17,7 @@ once, in `_JobRepository`.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
@@ -29,6 +31,8 @@ UNFINISHED = (Status.QUEUED.value, Status.PROCESSING.value)
 
 # a job table: the models with id, status, error, created_at and updated_at
 Row = TypeVar("Row", Caption, FaceImage)
+# a row to store: its id, the columns of its result, and the columns a lost row is given
+_Stored = tuple[str, dict[str, Any], dict[str, Any]]
 
 
 class _JobRepository(Generic[Row]):
@@ -105,17 +109,32 @@ class _JobRepository(Generic[Row]):
         """Columns of the table's own that moving to `status` sets, besides status and error."""
         return {}
 
-    def _store(self, session: Session, id: str, result: dict[str, Any], **new: Any) -> bool:
-        """Make `id` stored with the columns of `result`; True when that changed something.
+    def store_many(self, session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """`store` for each of `rows` (each the keywords `store` takes), in one statement; the
+        ids whose rows that changed."""
+        return self._store(session, [self._stored(row) for row in rows])
+
+    def _stored(self, row: dict[str, Any]) -> _Stored:
+        """A `store` call's keywords as (id, result columns, columns of a lost row)."""
+        raise NotImplementedError
+
+    def _store(self, session: Session, rows: Sequence[_Stored]) -> set[str]:
+        """Make each id stored with the columns of its result; the ids where that changed
+        something.
 
         Idempotent, and one statement (INSERT ... ON CONFLICT DO UPDATE ... WHERE), so two
-        workers racing on one id leave one row and exactly one of them gets True:
+        workers racing on one id leave one row and exactly one of them sees it changed:
         no row (the API's was lost) -> inserted as stored, with the columns of `new` and
         created now; a row in another state -> it becomes stored; an already stored row ->
-        left as it is, False.
+        left as it is, unchanged. An id given twice is stored once (the last one given).
         """
+        if not rows:
+            return set()
         now = utcnow()
-        stored = result | {"status": Status.STORED.value, "error": None, "updated_at": now}
+        final: dict[str, Any] = {"status": Status.STORED.value, "error": None, "updated_at": now}
+        values = {
+            id: {"id": id, "created_at": now} | new | result | final for id, result, new in rows
+        }
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
             insert: postgresql.Insert | sqlite.Insert = postgresql.insert(self.model)
@@ -123,19 +142,23 @@ class _JobRepository(Generic[Row]):
             insert = sqlite.insert(self.model)
         else:
             raise NotImplementedError(f"store() needs ON CONFLICT, which {dialect} lacks")
+        columns = [*rows[0][1], *final]
         statement = (
-            insert.values({"id": id, "created_at": now} | new | stored)
+            insert.values(list(values.values()))
             # what the API recorded when it accepted the row stays as it is
             .on_conflict_do_update(
                 index_elements=[self.model.id],
-                set_=stored,
+                set_={column: insert.excluded[column] for column in columns},
                 where=self.model.status != Status.STORED.value,
             )
-            .returning(self.model)
+            .returning(self.model.id)
         )
-        # populate_existing: a row of this id already in the session gets the new values
-        changed = session.scalars(statement, execution_options={"populate_existing": True})
-        return changed.first() is not None
+        changed = set(session.scalars(statement))
+        # a row of these ids already in the session gets the new values when next read
+        for id in changed:
+            if (row := session.identity_map.get(session.identity_key(self.model, id))) is not None:
+                session.expire(row)
+        return changed
 
     def _in_status(self, status: str | None) -> builtins.list[ColumnElement[bool]]:
         # Status() refuses a misspelt status instead of quietly matching nothing
@@ -178,21 +201,23 @@ class CaptionRepository(_JobRepository[Caption]):
 
         `received_at` and `description` are used only when the API's row was lost.
         """
-        result = {
+        row = {
+            "id": id,
+            "received_at": received_at,
+            "description": description,
             "file_path": file_path,
             "size_bytes": size_bytes,
             "width": width,
             "height": height,
             "processing_ms": processing_ms,
         }
-        return self._store(
-            session,
-            id,
-            result,
-            received_at=_utc(received_at),
-            description=description,
-            attempts=0,
-        )
+        return id in self.store_many(session, [row])
+
+    def _stored(self, row: dict[str, Any]) -> _Stored:
+        columns = ("file_path", "size_bytes", "width", "height", "processing_ms")
+        result = {column: row[column] for column in columns}
+        lost = {"received_at": _utc(row["received_at"]), "description": row["description"]}
+        return row["id"], result, lost | {"attempts": 0}
 
     def _accepted_at(self) -> InstrumentedAttribute[datetime]:
         return Caption.received_at
@@ -243,17 +268,23 @@ class FaceRepository(_JobRepository[FaceImage]):
         See `_store`: a row the API lost is inserted as stored, created now, with no file
         name or format.
         """
-        result = {
+        row = {
+            "id": id,
             "width": width,
             "height": height,
-            "faces": [dict(face) for face in faces],
-            "face_count": len(faces),
+            "faces": faces,
             "detector": detector,
             "file_path": file_path,
             "size_bytes": size_bytes,
             "processing_ms": processing_ms,
         }
-        return self._store(session, id, result)
+        return id in self.store_many(session, [row])
+
+    def _stored(self, row: dict[str, Any]) -> _Stored:
+        columns = ("width", "height", "detector", "file_path", "size_bytes", "processing_ms")
+        result = {column: row[column] for column in columns}
+        faces = [dict(face) for face in row["faces"]]
+        return row["id"], result | {"faces": faces, "face_count": len(faces)}, {}
 
     def _accepted_at(self) -> InstrumentedAttribute[datetime]:
         return FaceImage.created_at
