@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from html.parser import HTMLParser
+from pathlib import Path
 
 import cv2
 import httpx
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
+from pixelmill.imaging import codec
 from tests.browser.samples import text_png, upload
 from tests.browser.screens import progress_seen, record_progress, screenshot
 from tests.images import encode, iou
@@ -262,3 +264,44 @@ def test_a_tiff_without_javascript_shows_its_picture_with_the_boxes(
     assert picture["right"] <= 390 and picture["shown"][0] >= 300
     assert_boxes_on_the_lines(page)
     screenshot(page, "ocr-tiff-no-javascript")
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+# The picture as the page shows it: its media type and its pixels (RGB, row by row).
+SHOWN_PIXELS = """async () => {
+    const image = document.getElementById("ocr-image");
+    const canvas = document.createElement("canvas");
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(image, 0, 0);
+    const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    return {width: canvas.width, height: canvas.height,
+            rgb: [...rgba].filter((_, i) => i % 4 !== 3)};
+}"""
+
+
+def test_a_cmyk_jpeg_is_shown_by_its_preview_in_the_colours_of_its_profile(
+    page: Page, server: str
+) -> None:
+    data = (CORPUS / "jpeg-cmyk-profile.jpg").read_bytes()
+    errors = console_errors(page)
+    page.goto(server + "/")
+    page.set_input_files("#ocr-file", files=[upload("inks.jpg", data, "image/jpeg")])
+    with page.expect_response(server + "/api/preview", timeout=WAIT) as answer:
+        page.get_by_role("button", name="Recognize text").click()
+    # the preview, not the JPEG's inks as the browser would turn them into colours
+    assert answer.value.status == 200
+    assert answer.value.headers["content-type"] in ("image/png", "image/webp")
+    expect(page.locator("#ocr-form .status")).to_contain_text("Done", timeout=WAIT)
+    page.wait_for_function(
+        "() => document.getElementById('ocr-image').complete"
+        " && document.getElementById('ocr-image').naturalWidth > 0"
+    )
+    shown = page.evaluate(SHOWN_PIXELS)
+    info = codec.sniff(data, max_pixels=50_000_000)
+    expected = codec.decode(data, info, "color")[..., ::-1]  # the profile's colours, as RGB
+    assert (shown["width"], shown["height"]) == (info.width, info.height)
+    pixels = np.array(shown["rgb"], np.uint8).reshape(expected.shape)
+    assert np.abs(pixels.astype(int) - expected.astype(int)).mean() < 3
+    assert not errors, errors

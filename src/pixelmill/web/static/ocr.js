@@ -29,8 +29,33 @@ onSubmit(form, async (ui) => {
   render(body);
   const lines = body.lines?.length ?? 0;
   ui.status(`Done: ${lines} line${lines === 1 ? "" : "s"} found.`);
-  await picture(chosen, SHOWN_AS_IS.has(String(body.format)));
+  await picture(chosen, await shownAsIs(chosen, String(body.format)));
 });
+
+/** Whether browsers show FILE (of FORMAT, as the server read it) as it is: not a CMYK JPEG,
+ * whose inks each browser turns into colours its own way, without the file's profile. */
+async function shownAsIs(chosen, format) {
+  if (!SHOWN_AS_IS.has(format)) return false;
+  if (format !== "jpeg" || !chosen) return true;
+  return jpegComponents(new Uint8Array(await chosen.slice(0, 256 * 1024).arrayBuffer())) !== 4;
+}
+
+/** The number of colour components in a JPEG's frame header (SOFn), or 0 if not found. */
+function jpegComponents(bytes) {
+  let at = 2; // after SOI
+  while (at + 9 < bytes.length && bytes[at] === 0xff) {
+    const marker = bytes[at + 1];
+    if (marker === 0xff) {
+      at += 1; // fill byte
+      continue;
+    }
+    const length = (bytes[at + 2] << 8) | bytes[at + 3];
+    const frame = marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker);
+    if (frame) return bytes[at + 9];
+    at += 2 + length;
+  }
+  return 0;
+}
 
 /** Show FILE under the boxes: as it is when the browser shows its format, else its preview. */
 async function picture(chosen, asIs) {
