@@ -557,11 +557,11 @@ def test_the_probes_pass_on_a_serving_pod_even_with_its_workers_scaled_to_zero(
 # chrooted into it. The machine's own mounts are not touched.
 READ_ONLY_ROOT = """
 set -eu
-root="$1"; shift
+root="$1"; scratch="$2"; shift 2
 mount --make-rprivate /
 mount --rbind / "$root"
 mount -o remount,bind,ro "$root"
-if touch "$root/$PWD/.read-only-check" 2>/dev/null; then echo "root is writable"; exit 99; fi
+if touch "$root/$scratch/read-only-check" 2>/dev/null; then echo "root is writable"; exit 99; fi
 mount -t tmpfs -o size=512m tmpfs "$root/tmp"
 mkdir -p "$root/tmp/app/data" "$root/tmp/app/results"
 cd "$root"
@@ -590,7 +590,7 @@ def test_pixelmill_serves_every_surface_on_a_read_only_root(tmp_path: Path) -> N
         "PIXELMILL_PORT": str(port),
     }
     command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT]
-    command += ["sh", str(root), "/usr/bin/env", "-i"]
+    command += ["sh", str(root), str(tmp_path), "/usr/bin/env", "-i"]
     command += [f"{key}={value}" for key, value in env.items()]
     command += [sys.executable, "-m", "pixelmill", "serve"]
     log = tmp_path / "serve.log"
@@ -599,12 +599,12 @@ def test_pixelmill_serves_every_surface_on_a_read_only_root(tmp_path: Path) -> N
     url = f"http://127.0.0.1:{port}"
     astronaut, coffee = jpeg(photos.astronaut()), jpeg(photos.coffee())
     try:
-        wait_healthy(url, process, log)
+        wait_healthy(url, process, log, timeout=120)
         transform = httpx.post(
             url + "/v1/transform",
             files={"file": ("a.jpg", astronaut)},
             data={"ops": "resize=0.5,grayscale"},
-            timeout=60,
+            timeout=120,
         )
         assert transform.status_code == 200 and Image.open(BytesIO(transform.content)).size == (
             256,
@@ -613,28 +613,30 @@ def test_pixelmill_serves_every_surface_on_a_read_only_root(tmp_path: Path) -> N
         collage = httpx.post(
             url + "/process",
             files={"image1": ("a.jpg", astronaut), "image2": ("c.jpg", coffee)},
-            timeout=60,
+            timeout=120,
         )
         assert collage.status_code == 200 and collage.content.startswith(b"\x89PNG")
         caption = httpx.post(
             url + "/api/images",
             files={"image": ("a.jpg", astronaut)},
             data={"description": "read-only"},
-            timeout=60,
+            timeout=120,
         )
-        face = httpx.post(url + "/api/v1/images", files={"image": ("a.jpg", astronaut)}, timeout=60)
+        face = httpx.post(
+            url + "/api/v1/images", files={"image": ("a.jpg", astronaut)}, timeout=120
+        )
         assert (caption.status_code, face.status_code) == (202, 202)
         stored = {
             f"{url}/api/images/{caption.json()['id']}": False,
             url + face.json()["url"]: False,
         }
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a guard against hanging, not a speed check
         while time.monotonic() < deadline and not all(stored.values()):
             for image_url in stored:
                 answer = httpx.get(image_url, timeout=10)
                 stored[image_url] = answer.status_code == 200 and answer.content[:2] == b"\xff\xd8"
             time.sleep(0.2)
-        assert all(stored.values()), stored
+        assert all(stored.values()), (stored, log.read_text(errors="replace")[-3000:])
     finally:
         stop(process)
     assert "Read-only file system" not in log.read_text(errors="replace")
