@@ -42,6 +42,13 @@ OPERATIONS = {
     "GET /api/v1/images/{id}",
     "GET /api/v1/images/{id}/meta",
     "POST /ocr",
+    "GET /api/admin/dead-letters",
+    "GET /api/admin/dead-letters/{stream}/{id}",
+    "POST /api/admin/dead-letters/{stream}/{id}/requeue",
+    "POST /api/admin/dead-letters/requeue",
+    "DELETE /api/admin/dead-letters/{stream}/{id}",
+    "DELETE /api/admin/dead-letters",
+    "GET /api/admin/status",
 }
 
 
