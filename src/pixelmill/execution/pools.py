@@ -79,6 +79,9 @@ _job = threading.local()
 _admitted: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
     "pixelmill_admitted", default=None
 )
+# What the forkserver imports once for every worker process: the jobs' modules, so that no
+# worker imports them at its first job (unpickling `pipeline.transform` imports the engine).
+PRELOAD = ["pixelmill.execution.tasks", "pixelmill.execution.pipeline"]
 # How often a request's task looks whether its client is still there.
 DISCONNECT_POLL_SECONDS = 0.25
 
@@ -175,7 +178,7 @@ class Pools:
         if self.worker_processes:
             forkserver = self._context.get_start_method() == "forkserver"
             if forkserver:
-                self._context.set_forkserver_preload(["pixelmill.execution.tasks"])
+                self._context.set_forkserver_preload(PRELOAD)
             self._executor = self._new_executor()
             if self.execution == "processes":
                 # Workers start on demand; keep each busy a moment so that all start now.
