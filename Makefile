@@ -42,5 +42,15 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	$(BIN)/python -m tests.browser.screenshots
 
+# pixelmill on seven hosts (Linux network namespaces: svc with Redis and PostgreSQL, two API
+# hosts behind HAProxy, two worker hosts) under a mixed load while faults are injected, then
+# every job counted. Needs root, iproute2, haproxy, nftables, redis-server and PostgreSQL;
+# ~4 minutes. The last line is the count.
+CLUSTER_LOG ?= /tmp/pixelmill-cluster-test.log
+.PHONY: cluster-test
+cluster-test: $(STAMP)
+	@PIXELMILL_CLUSTER_LOG=$(CLUSTER_LOG) $(BIN)/pytest tests/cluster -m cluster -s -p no:cacheprovider; \
+	status=$$?; grep '^cluster:' $(CLUSTER_LOG) | tail -n 1; exit $$status
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
