@@ -232,6 +232,8 @@ def test_a_tiff_shows_its_picture_with_the_boxes_in_place(
     assert 300 <= shown_w <= viewport["width"] and picture["right"] <= viewport["width"]
     assert shown_h == pytest.approx(shown_w * height / width, abs=2)
     assert_boxes_on_the_lines(page)
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= viewport["width"], "the page overflows the window sideways"
 
     # the window resized (a desktop's narrowed, a phone turned sideways): the boxes follow
     resized = 700 if viewport["width"] > 800 else 844
