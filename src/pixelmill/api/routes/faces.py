@@ -126,12 +126,14 @@ async def accept(
 class FaceItem(BaseModel):
     """One upload of the faces surface, as the list shows it."""
 
-    id: str
+    id: str = Field(examples=["9b2f6c0d4e3a4b5c8d7e6f5a4b3c2d1e"])
     status: Status
     url: str = Field(description="The boxed image (409 until it is stored).")
     meta_url: str = Field(description="Its metadata: size and face boxes.")
     faces: int | None = Field(
-        None, description="How many faces were found, once stored (as in the /faces events)."
+        None,
+        description="How many faces were found, once stored (as in the /faces events).",
+        examples=[1],
     )
     boxes: list[FaceBox] = Field(
         default_factory=list, description="The faces' boxes in the image's pixels, once stored."
