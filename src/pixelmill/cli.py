@@ -93,15 +93,20 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import os
 
-    import uvicorn
-
-    from pixelmill.api import create_app
-    from pixelmill.execution.cpus import available_cpus
+    from pixelmill.execution.pools import start_forkserver
 
     settings = load_settings(config=args.config, host=args.host, port=args.port)
     if args.workers < 1:
         print("pixelmill: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.workers == 1:  # its imports beside the API process's (cold start)
+        start_forkserver(settings.execution)
+
+    import uvicorn
+
+    from pixelmill.api import create_app
+    from pixelmill.execution.cpus import available_cpus
+
     server_options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

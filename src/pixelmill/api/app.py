@@ -80,10 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.results_dir.mkdir(parents=True, exist_ok=True)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.files_root_path.mkdir(parents=True, exist_ok=True)
-        runtime = await asyncio.to_thread(Runtime.open, settings)
+        # side by side: the database (and its migrations) and the pools' warm-up
+        runtime, _ = await asyncio.gather(
+            asyncio.to_thread(Runtime.open, settings), asyncio.to_thread(pools.start)
+        )
         app.state.runtime = runtime
         app.state.results = result_cache(settings, runtime)
-        await asyncio.to_thread(pools.start)
         try:
             run_workers = settings.run_workers
             if run_workers is None:

@@ -104,6 +104,18 @@ def still_wanted() -> bool:
     return bool(tokens[slot] == token and time.monotonic() < deadlines[slot])
 
 
+def start_forkserver(execution: Execution) -> None:
+    """Start the forkserver (and its imports, `PRELOAD`) now, in a process of its own, so that
+    it loads while the API process imports the rest: called first thing by `pixelmill serve`
+    (`Pools.start` would start it otherwise, once the API process is done importing)."""
+    if execution == "threads":
+        return
+    from multiprocessing import forkserver
+
+    multiprocessing.set_forkserver_preload(PRELOAD)
+    forkserver.ensure_running()
+
+
 class Pools:
     """Where per-image work runs (processes, threads or both: `execution`), band threads, and
     the API process's own thread pool."""
