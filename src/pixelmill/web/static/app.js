@@ -1,6 +1,8 @@
 // What every page of the pixelmill UI shares: the API key, requests to the API (uploads with
-// progress), showing progress and errors. A plain ES module: no build step, nothing from
-// outside. Each page's module imports it; base.html loads it too, for the API key field.
+// progress), showing progress and errors in words, the upload limit the page publishes
+// (body[data-max-upload-bytes], checked before anything is sent), and a drop zone with
+// thumbnails on every file field. A plain ES module: no build step, nothing from outside.
+// Each page's module imports it; base.html loads it too, for the API key and the file fields.
 
 const KEY_STORAGE = "pixelmill.apiKey";
 
