@@ -178,7 +178,7 @@ def _field(value: bytes, size: int) -> str | dict[str, Any]:
         except UnicodeDecodeError:
             pass
         else:
-            if text.isprintable():
+            if all(c.isprintable() or c in "\n\t" for c in text):
                 return text
     return {"bytes": size, "kind": _kind(value)}
 
