@@ -38,6 +38,7 @@ BENCHMARKS = [
     "animation",
     "smartcrop",
     "captions",
+    "faces_embedded",
     "faces_ws",
     "ocr",
 ]
