@@ -145,10 +145,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _draining_server(app: Any, drain_seconds: float, options: dict[str, Any]) -> Any:
     """A uvicorn server that drains on SIGTERM: for DRAIN_SECONDS it keeps serving, while
-    `/health` answers 503 `draining` and every response asks its client to close the
-    connection, so that a load balancer's checks take the host out and no request is sent
-    to it as it stops; then it stops gracefully (requests in hand are finished, websocket
-    clients told 1001/1012). A second signal, or SIGINT, stops it at once, gracefully."""
+    `/health` and `/health/ready` answer 503 `draining` (`/health/live` stays 200) and every
+    response asks its client to close the connection, so that a load balancer's checks take
+    the host out and no request is sent to it as it stops; then it stops gracefully
+    (requests in hand are finished, websocket clients told 1001/1012). A second signal, or
+    SIGINT, stops it at once, gracefully."""
     import json
     import logging
     import signal
@@ -181,7 +182,7 @@ def _draining_server(app: Any, drain_seconds: float, options: dict[str, Any]) ->
         if scope["type"] != "http" or server.drain_until is None:
             await app(scope, receive, send)
             return
-        if scope["path"] == "/health":
+        if scope["path"] in ("/health", "/health/ready"):
             headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
             await send({"type": "http.response.body", "body": draining_body})

@@ -149,8 +149,9 @@ class Settings(BaseSettings):
         0.0,
         ge=0,
         description="`pixelmill serve`, on SIGTERM: keep serving this long while `/health` "
-        "answers 503 `draining`, so that a load balancer's checks take the host out before "
-        "it stops (a second SIGTERM, or SIGINT, stops at once, gracefully).",
+        "and `/health/ready` answer 503 `draining`, so that a load balancer's checks take "
+        "the host out before it stops (a second SIGTERM, or SIGINT, stops at once, "
+        "gracefully).",
     )
     max_deliveries: int = Field(
         5, ge=1, description="Deliveries of a message before it goes to the dead-letter stream."

@@ -13,7 +13,17 @@ from pixelmill.api.limits import send_error
 # static files, and signed delivery URLs (their signature is their authorization: an <img>
 # cannot send a key).
 OPEN_PATHS = frozenset(
-    {"/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"}
+    {
+        "/",
+        "/health",
+        "/health/live",
+        "/health/ready",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/metrics",
+    }
 )
 OPEN_PREFIXES = ("/ui/", "/static/", "/docs/static/", "/img/", "/info/")
 POLICY_VIOLATION = 1008
