@@ -2,16 +2,15 @@
 object validated strictly against the Kubernetes schemas of the versions we target
 (`kubernetes-validate`, which ships them) and KEDA's objects against KEDA's own CRD schema
 (vendored in tests/deploy/schemas/keda), then what the schemas cannot see: the stream and
-group names the code uses, settings that exist, probes on /health, requests within limits,
-selectors that select. The probe script runs against a real `pixelmill serve`, and KEDA's
-lag metric is read from a real Redis after pixelmill's own queue has worked on it."""
+group names the code uses, settings that exist, probes on the app's public /health/live and
+/health/ready (tests/api/test_health_probes.py runs them against a real server), requests
+within limits, selectors that select. KEDA's lag metric is read from a real Redis after
+pixelmill's own queue has worked on it."""
 
 from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
-import json
 import os
 import re
 import shutil
@@ -23,7 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,13 +34,15 @@ import yaml
 from PIL import Image
 from skimage import data as photos
 
+from pixelmill.api import create_app
+from pixelmill.api.security import is_open
 from pixelmill.config import ENV_PREFIX, Settings, load_settings
 from pixelmill.jobs.queue import dead_stream
 from pixelmill.jobs.redis_queue import RedisQueue
 from pixelmill.services.registry import SERVICES
 from tests.deploy.kustomize import KustomizeError, build
 from tests.redis_server import missing
-from tests.server import free_port, start_pixelmill, stop, wait_healthy
+from tests.server import free_port, stop, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -55,7 +55,14 @@ KEDA_KINDS = {
     "ScaledObject": "keda.sh_scaledobjects.yaml",
     "TriggerAuthentication": "keda.sh_triggerauthentications.yaml",
 }
-PROBE = KUBERNETES / "base" / "probe.py"
+# what each probe of the API container asks: liveness only this process, readiness and
+# startup whether it takes requests (api/routes/health.py); never /health, which is 503 when
+# anything shared is down
+PROBES = {
+    "livenessProbe": "/health/live",
+    "readinessProbe": "/health/ready",
+    "startupProbe": "/health/ready",
+}
 
 Object = dict[str, Any]
 
@@ -211,7 +218,7 @@ def test_every_object_validates_strictly_offline(
     ("kind", "name", "breakage"),
     [
         # a typo in a probe, a count as text, a container field that does not exist
-        ("Deployment", "pixelmill-api", ("probe", "paht", "/health")),
+        ("Deployment", "pixelmill-api", ("probe", "paht", "/health/live")),
         ("Deployment", "pixelmill-api", ("spec", "replicas", "two")),
         ("Deployment", "pixelmill-storer", ("container", "imagePulPolicy", "Always")),
         ("HorizontalPodAutoscaler", "pixelmill-api", ("spec", "minReplicaCount", 1)),
@@ -362,24 +369,30 @@ def test_every_setting_exists_and_its_value_is_accepted(
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_api_is_probed_drained_budgeted_and_scaled(
-    rendered: dict[str, list[Object]], overlay: str
+    rendered: dict[str, list[Object]], overlay: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     objects = rendered[overlay]
     api = one(objects, "Deployment", "pixelmill-api")
     pod = api["spec"]["template"]
     main = container(api)
     (http,) = [p for p in main["ports"] if p["name"] == "http"]
-    # the probes run probe.py, mounted from its ConfigMap, against /health on this port
-    probe = load_probe()
+    # the probes ask the app's probe routes, on the port the server listens on
     env = {item["name"]: item["value"] for item in main["env"]}
-    assert probe.port_from(env) == http["containerPort"]
-    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
-    (probe_volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == "probe"]
-    probe_map = one(objects, "ConfigMap", probe_volume["configMap"]["name"])
-    assert probe_map["data"]["probe.py"] == PROBE.read_text()
-    probes = {"startupProbe": "live", "livenessProbe": "live", "readinessProbe": "ready"}
-    for kind, mode in probes.items():
-        assert main[kind]["exec"]["command"] == ["python", f"{mounts['probe']}/probe.py", mode]
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX) or n == "PORT"]:
+        monkeypatch.delenv(name)
+    for name, value in {**settings_env(objects), **env}.items():
+        monkeypatch.setenv(name, value)
+    assert http["containerPort"] == load_settings().port
+    for kind, path in PROBES.items():
+        probe = main[kind]
+        assert set(probe) & {"httpGet", "exec", "tcpSocket", "grpc"} == {"httpGet"}, kind
+        get = probe["httpGet"]
+        assert get["path"] == path and get.get("scheme", "HTTP") == "HTTP", kind
+        assert get["port"] in (http["name"], http["containerPort"]), kind
+        assert "host" not in get and "httpHeaders" not in get, kind  # the pod's own, no key
+    # the first start may migrate the database: the startup probe waits 120 s for it
+    startup = main["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
     # the drain: out of the endpoints first, then SIGTERM, then the longest request
     drain = main["lifecycle"]["preStop"]["sleep"]["seconds"]
     longest = float(settings_env(objects)[f"{ENV_PREFIX}PROCESSING_TIMEOUT_SECONDS"])
@@ -466,88 +479,17 @@ def test_stored_images_are_shared_by_every_pod_that_reads_or_writes_them(
         assert "persistentVolumeClaim" in volumes[mount["name"]], name
 
 
-# --- the probe script against a real server -------------------------------------------------
-
-
-def load_probe() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pixelmill_probe", PROBE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize(
-    ("mode", "status", "body", "passes"),
-    [
-        ("live", 200, {"components": {"workers": {"status": "ok"}}}, True),
-        ("live", 503, {"components": {"database": {"status": "down"}}}, True),
-        ("live", 500, {"detail": "boom"}, False),
-        ("live", 503, "upstream connect error", False),
-        (
-            "ready",
-            503,
-            {
-                "components": {
-                    "workers": {"status": "ok"},
-                    "results_dir": {"status": "ok"},
-                    "storer": {"status": "down"},
-                }
-            },
-            True,
-        ),
-        (
-            "ready",
-            503,
-            {"components": {"workers": {"status": "down"}, "results_dir": {"status": "ok"}}},
-            False,
-        ),
-        ("ready", 200, {"components": {"workers": {"status": "ok"}}}, False),
-    ],
-)
-def test_the_probe_judges_health_answers(mode: str, status: int, body: Any, passes: bool) -> None:
-    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-    assert (load_probe().verdict(mode, status, raw) is None) is passes
-
-
-def run_probe(mode: str, port: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(PROBE), mode],
-        env={"PORT": str(port)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+def test_the_probed_paths_are_public_documented_get_routes(tmp_path: Path) -> None:
+    """What the probes ask exists, answers GET and needs no API key even with keys set (a
+    kubelet sends none)."""
+    app = create_app(
+        Settings(data_dir=tmp_path / "data", results_dir=tmp_path / "results", api_keys="k-1")
     )
-
-
-def test_the_probes_pass_on_a_serving_pod_even_with_its_workers_scaled_to_zero(
-    tmp_path: Path, redis_prefix: str
-) -> None:
-    """Redis mode, no worker running (KEDA at zero): /health is 503, the pod stays ready."""
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = {
-        "PIXELMILL_PORT": str(port),
-        "PIXELMILL_DATA_DIR": str(tmp_path / "data"),
-        "PIXELMILL_RESULTS_DIR": str(tmp_path / "results"),
-        "PIXELMILL_REDIS_URL": "redis://127.0.0.1:6379/0",
-        "PIXELMILL_REDIS_PREFIX": redis_prefix,
-    }
-    process = start_pixelmill(["serve"], env, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process, log, statuses=(503,))
-        health = httpx.get(url + "/health").json()
-        assert set(health["failing"]) == {service.name for service in SERVICES}
-        for mode in ("live", "ready"):
-            result = run_probe(mode, port)
-            assert result.returncode == 0, result.stderr
-    finally:
-        stop(process)
-    for mode in ("live", "ready"):
-        result = run_probe(mode, port)
-        assert result.returncode == 1 and "did not answer" in result.stderr
+    paths = app.openapi()["paths"]
+    for path in set(PROBES.values()):
+        responses = paths[path]["get"]["responses"]
+        assert {"200", "503"} <= set(responses) and "401" not in responses, path
+        assert is_open(path), path
 
 
 # --- a read-only root, as the pods have -------------------------------------------------------
