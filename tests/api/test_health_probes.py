@@ -1,0 +1,128 @@
+"""`/health/live` and `/health/ready` on a real `pixelmill serve`, where `/health` says 503.
+
+What a Kubernetes probe (or any load balancer) sees: with its background services scaled to
+zero, then with Redis gone, the process stays live and ready (and does the work that needs
+no Redis), while `/health` reports the outage; after SIGTERM with `PIXELMILL_DRAIN_SECONDS`
+it stays live but is no longer ready.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from pixelmill.services.registry import SERVICES
+from tests.images import encode, photo
+from tests.redis_server import RedisServer
+from tests.server import free_port, start_pixelmill, stop, wait_healthy
+
+
+def serve(tmp_path: Path, env: dict[str, str]) -> tuple[str, Path, subprocess.Popen[bytes]]:
+    """`pixelmill serve` with ENV on a free port; its URL, log and process."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    process = start_pixelmill(
+        ["serve"],
+        {
+            "PIXELMILL_PORT": str(port),
+            "PIXELMILL_DATA_DIR": str(tmp_path / "data"),
+            "PIXELMILL_RESULTS_DIR": str(tmp_path / "results"),
+            "PIXELMILL_PROCESS_WORKERS": "1",
+            "PIXELMILL_THREAD_WORKERS": "1",
+            **env,
+        },
+        log,
+    )
+    return f"http://127.0.0.1:{port}", log, process
+
+
+def statuses(url: str) -> dict[str, int]:
+    paths = ("/health", "/health/live", "/health/ready")
+    return {path: httpx.get(url + path, timeout=10).status_code for path in paths}
+
+
+@pytest.mark.redis
+def test_live_and_ready_while_the_services_are_at_zero_and_while_redis_is_down(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    url, log, process = serve(
+        tmp_path, {"PIXELMILL_REDIS_URL": own_redis.url, "PIXELMILL_RUN_WORKERS": "false"}
+    )
+    try:
+        wait_healthy(url, process, log, statuses=(503,))
+        # no worker consumes (KEDA scaled them to zero): /health names them, probes pass
+        health = httpx.get(url + "/health", timeout=10).json()
+        assert set(health["failing"]) == {service.name for service in SERVICES}
+        assert statuses(url) == {"/health": 503, "/health/live": 200, "/health/ready": 200}
+
+        own_redis.stop()
+        health = httpx.get(url + "/health", timeout=10)
+        assert health.status_code == 503 and "queue" in health.json()["failing"]
+        assert statuses(url) == {"/health": 503, "/health/live": 200, "/health/ready": 200}
+        for path in ("/health/live", "/health/ready"):
+            head = httpx.head(url + path, timeout=10)
+            assert (head.status_code, head.content) == (200, b"")
+        ready = httpx.get(url + "/health/ready", timeout=10).json()
+        assert ready["status"] == "ok" and set(ready["components"]) == {"workers", "results_dir"}
+
+        # what ready promises: the work that needs no Redis is done, the rest says why not
+        image = photo(64, 48, seed=3)
+        transform = httpx.post(
+            url + "/v1/transform",
+            files={"file": ("a.png", encode(image))},
+            data={"ops": "grayscale", "format": "png"},
+            timeout=60,
+        )
+        assert transform.status_code == 200, transform.text
+        gray = cv2.imdecode(np.frombuffer(transform.content, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert gray is not None and gray.shape == (48, 64)
+        caption = httpx.post(
+            url + "/api/images",
+            files={"image": ("a.png", encode(image))},
+            data={"description": "redis is down"},
+            timeout=60,
+        )
+        assert caption.status_code == 503 and caption.json()["detail"]
+    finally:
+        stop(process)
+
+
+def test_ready_is_503_while_draining_and_live_stays_200(tmp_path: Path) -> None:
+    url, log, process = serve(tmp_path, {"PIXELMILL_DRAIN_SECONDS": "60"})
+    try:
+        wait_healthy(url, process, log)
+        assert statuses(url) == {"/health": 200, "/health/live": 200, "/health/ready": 200}
+
+        os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30  # a guard against hanging, not a speed check
+        while (ready := httpx.get(url + "/health/ready", timeout=10)).status_code == 200:
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.1)
+        assert ready.status_code == 503 and ready.json()["status"] == "draining"
+        assert ready.headers["connection"] == "close"
+        live = httpx.get(url + "/health/live", timeout=10)
+        assert live.status_code == 200 and live.json()["status"] == "ok"
+        assert statuses(url) == {"/health": 503, "/health/live": 200, "/health/ready": 503}
+        head = httpx.head(url + "/health/ready", timeout=10)
+        assert (head.status_code, head.content) == (503, b"")
+        # still serving while it drains: the load balancer takes it out, nothing fails
+        transform = httpx.post(
+            url + "/v1/transform",
+            files={"file": ("a.png", encode(photo(32, 32)))},
+            data={"ops": "grayscale"},
+            timeout=60,
+        )
+        assert transform.status_code == 200
+
+        os.kill(process.pid, signal.SIGTERM)  # a second: stop now
+        assert process.wait(timeout=30) is not None
+    finally:
+        stop(process)
