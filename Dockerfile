@@ -32,7 +32,11 @@ ENV PORT=8000 \
     PYTHONUNBUFFERED=1
 VOLUME ["/app/data", "/app/results"]
 EXPOSE 8000
+# /health/ready, not /health: whether this container can take requests (its pool, its results
+# folder, not draining). /health is 503 whenever Redis, the database or a worker service is
+# down, which would mark every API container unhealthy at once (Swarm and autoheal replace
+# those) for an outage that restarting them cannot mend.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PIXELMILL_PORT\") or os.environ.get(\"PORT\", \"8000\")}/health', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PIXELMILL_PORT\") or os.environ.get(\"PORT\", \"8000\")}/health/ready', timeout=4)"]
 ENTRYPOINT ["pixelmill-entrypoint"]
 CMD ["serve"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,8 +54,25 @@ def test_dockerfile_lints_clean_and_runs_as_non_root_with_a_health_check() -> No
         [tool("hadolint"), "--failure-threshold", "warning", str(ROOT / "Dockerfile")], check=True
     )
     text = (ROOT / "Dockerfile").read_text()
-    assert "\nUSER 10001\n" in text and "HEALTHCHECK" in text and "/health" in text
+    assert "\nUSER 10001\n" in text and "/health/ready" in " ".join(health_check())
     assert 'VOLUME ["/app/data", "/app/results"]' in text and "ENV PORT=8000" in text
+
+
+def health_check() -> list[str]:
+    """The Dockerfile's HEALTHCHECK command (its exec form)."""
+    text = (ROOT / "Dockerfile").read_text()
+    match = re.search(r"^HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])$", text, re.M)
+    assert match, "no HEALTHCHECK CMD [...] in the Dockerfile"
+    command: list[str] = json.loads(match[1])
+    return command
+
+
+def run_health_check(env: dict[str, str]) -> int:
+    """The HEALTHCHECK's exit status here, its `python` this one (the image's is on PATH)."""
+    command = health_check()
+    assert command[0] == "python"
+    done = subprocess.run([sys.executable, *command[1:]], env=env, timeout=30, check=False)
+    return done.returncode
 
 
 def run_entrypoint(
@@ -98,5 +116,7 @@ def test_entrypoint_serves_on_port_from_the_environment(tmp_path: Path) -> None:
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process, log)
         assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ok"
+        assert run_health_check(env) == 0  # the image's check passes on the port it serves
     finally:
         stop(process)
+    assert run_health_check(env) != 0
