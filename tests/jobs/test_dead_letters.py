@@ -18,11 +18,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from pixelmill.config import Settings
 from pixelmill.errors import NotFound
 from pixelmill.imaging.fonts import default_font_file
-from pixelmill.jobs import run_worker
+from pixelmill.jobs import RedisQueue, run_worker
+from pixelmill.redis_client import connect
 from pixelmill.services import captions, dead_letters
 from pixelmill.services.accept import requeue_unfinished
 from pixelmill.services.registry import CAPTIONER, STORER
@@ -307,3 +309,23 @@ def test_embedded_a_requeue_from_another_process_runs_at_the_next_start(
         assert requeue_unfinished(restarted, threading.Event()) == 0
     finally:
         restarted.close()
+
+
+@pytest.mark.redis
+def test_letters_dead_before_briefs_were_kept_are_listed_and_requeued(
+    redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    """A letter written straight to `<stream>:dead` (as before briefs): listed from the letter
+    itself, with its image cut to its head, and requeued whole."""
+    queue = RedisQueue(connect(SHARED_REDIS_URL), redis_prefix, max_length=10, claim_idle_ms=60_000)
+    image = b"\xff\xd8\xff" + bytes(5000)
+    redis_client.xadd(
+        f"{redis_prefix}:captions:in:dead",
+        {"id": b"job-1", "image": image, "dead_reason": b"old", "dead_deliveries": b"5"},
+    )
+    [letter] = queue.list_dead(captions.INBOX)
+    assert letter.sizes["image"] == 5003 and letter.fields["image"] == image[:32]
+    assert letter.fields["dead_reason"] == b"old"
+    assert queue.requeue_dead(captions.INBOX, letter.id)
+    [message] = queue.take(captions.INBOX, CAPTIONER.name, "c")
+    assert message.fields == {"id": b"job-1", "image": image}
