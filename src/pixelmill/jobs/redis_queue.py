@@ -30,10 +30,12 @@ XGROUP DELCONSUMER drops what it holds from the group's pending list.
 
 Dead letters: `requeue_dead` checks the bound, XADDs the original fields to the stream and
 XDELs the letter in one Lua script, so a letter runs again once, whoever asks twice.
-`list_dead` cuts long values (images) to their head inside Redis, so a listing never carries
-the images. When each message first failed is kept in a hash, `<prefix>:<stream>:failing`
-(message id → ms), set by a counted `retry_later`, moved into the letter by `dead_letter` and
-cleared by `ack`.
+Each letter has a brief under the same id in `<prefix>:<stream>:dead:brief` (short values
+whole, long ones cut to their head, and their sizes), written, trimmed and removed with it
+by the same scripts: `list_dead` reads only the briefs, so a listing never reads an image,
+neither over the network nor inside Redis. When each message first failed is kept in a
+hash, `<prefix>:<stream>:failing` (message id → ms), set by a counted `retry_later`, moved
+into the letter by `dead_letter` and cleared by `ack`.
 
 Outages: every Redis error becomes `QueueDown` (an `Unavailable`, 503) with a public detail
 that names no host; redis-py reconnects on the next call, so one RedisQueue outlives a
