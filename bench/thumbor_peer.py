@@ -376,26 +376,50 @@ def codec_floor(jpeg: bytes) -> bytes:
     return encoded.tobytes()
 
 
-def floor_loop(jpeg: bytes, start_at: float, seconds: float) -> float:
+def floor_loop(jpeg: bytes, start_at: float, seconds: float) -> tuple[float, float]:
     """In a floor process: the floor's work back to back from `start_at` (epoch) for
-    `seconds`; how many per second this process did."""
+    `seconds`; how many per second this process did, and its CPU ms for each."""
     cv2.setNumThreads(1)
     time.sleep(max(0.0, start_at - time.time()))
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     done = 0
     while time.perf_counter() - began < seconds:
         codec_floor(jpeg)
         done += 1
-    return done / (time.perf_counter() - began)
+    return done / (time.perf_counter() - began), (time.process_time() - cpu) * 1000 / done
 
 
 def floor_per_second(
     processes: ProcessPoolExecutor, count: int, jpeg: bytes, seconds: float
-) -> float:
-    """The floor's throughput with one single-threaded process per CPU, all running at once."""
+) -> tuple[float, float]:
+    """The floor's throughput with one single-threaded process per CPU, all running at once,
+    and its CPU ms per request."""
     start_at = time.time() + 0.5  # every process is past unpickling by then
     futures = [processes.submit(floor_loop, jpeg, start_at, seconds) for _ in range(count)]
-    return sum(future.result() for future in futures)
+    done = [future.result() for future in futures]
+    return sum(rate for rate, _ in done), statistics.mean(cpu for _, cpu in done)
+
+
+def tree_cpu_ms(root: int) -> float:
+    """CPU time (user + system) of the process tree of `root`, in ms."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def server_load(server: Server, send: Request, seconds: float) -> tuple[float, float]:
+    """`back_to_back` on `server`: its req/s and the CPU ms its process tree spent on each."""
+    assert server.process is not None
+    cpu = tree_cpu_ms(server.process.pid)
+    began = time.perf_counter()
+    rate = back_to_back(send, CLIENTS, seconds)
+    requests = rate * (time.perf_counter() - began)
+    return rate, (tree_cpu_ms(server.process.pid) - cpu) / requests
 
 
 # --------------------------------------------------------------------------- main
@@ -405,6 +429,7 @@ def floor_per_second(
 class Results:
     latency: dict[str, list[float]] = field(default_factory=dict)
     rps: dict[str, list[float]] = field(default_factory=dict)
+    cpu_ms: dict[str, list[float]] = field(default_factory=dict)  # CPU per request, all processes
 
 
 def measure(
@@ -412,7 +437,9 @@ def measure(
 ) -> Results:
     names = [s.name for s in servers]
     results = Results(
-        latency={name: [] for name in [*names, FLOOR]}, rps={name: [] for name in [*names, FLOOR]}
+        latency={name: [] for name in [*names, FLOOR]},
+        rps={name: [] for name in [*names, FLOOR]},
+        cpu_ms={name: [] for name in [*names, FLOOR]},
     )
     clients = {s.name: httpx.Client(timeout=120) for s in servers}
     cpus = len(os.sched_getaffinity(0))
@@ -443,8 +470,8 @@ def measure(
                 flush=True,
             )
             for round_ in range(args.rounds):
-                loads: list[tuple[str, Callable[[], float]]] = [
-                    (s.name, functools.partial(back_to_back, sends[s.name], CLIENTS, args.seconds))
+                loads: list[tuple[str, Callable[[], tuple[float, float]]]] = [
+                    (s.name, functools.partial(server_load, s, sends[s.name], args.seconds))
                     for s in servers
                 ]
                 loads.append(
@@ -456,9 +483,13 @@ def measure(
                     )
                 )
                 for name, load in loads[:: 1 if round_ % 2 == 0 else -1]:
-                    rate = load()
+                    rate, cpu_ms = load()
                     results.rps[name.split(" in ")[0]].append(rate)
-                    print(f"  round {round_ + 1}: {name} {rate:.1f} req/s", flush=True)
+                    results.cpu_ms[name.split(" in ")[0]].append(cpu_ms)
+                    print(
+                        f"  round {round_ + 1}: {name} {rate:.1f} req/s, {cpu_ms:.2f} ms CPU each",
+                        flush=True,
+                    )
     finally:
         for client in clients.values():
             client.close()
@@ -564,6 +595,7 @@ def main() -> int:
         "/v1/transform peak memory (PSS), a bare FastAPI app (no image work) / thumbor",
         "/v1/transform single-request median, pixelmill / codec floor",
         "/v1/transform req/s, 8 clients, pixelmill / codec floor on all CPUs",
+        "/v1/transform CPU per request under load, pixelmill's processes / codec floor",
     ]
     thumbor_figures = figures[:4]
     venv: Path | None = None
@@ -720,6 +752,16 @@ def main() -> int:
             ours_rps / floor_rps,
             ">=",
             GOAL_FLOOR_RPS,
+        )
+    )
+    record(
+        Row(
+            bench,
+            figures[6],
+            f"{spread(results.cpu_ms['pixelmill'])} ms",
+            f"floor: {spread(results.cpu_ms[FLOOR])} ms",
+            statistics.median(results.cpu_ms["pixelmill"])
+            / statistics.median(results.cpu_ms[FLOOR]),
         )
     )
     for server in thumbors[1:]:
