@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ class Count:
     missed: list[str] = field(default_factory=list)  # websocket sessions that missed events untold
     sessions: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)  # faults the cluster did not recover from
+    slowest: dict[str, float] = field(default_factory=dict)  # phase -> longest post-to-stored
 
 
 def rows(database_url: str) -> dict[str, list[tuple[str, str, str | None, str | None]]]:
@@ -78,6 +80,7 @@ def backlog(redis_url: str) -> int:
 def count(load: Load, database_url: str, redis_url: str, storage: Path) -> Count:
     result = Count()
     by_token = rows(database_url)
+    stored_at = stored_times(database_url)
     dead = dead_letters(redis_url)
     files = {str(p.relative_to(storage)) for p in storage.rglob("*") if p.is_file()}
     referenced: set[str] = set()
@@ -102,6 +105,8 @@ def count(load: Load, database_url: str, redis_url: str, storage: Path) -> Count
         failed = [row for row in found if row[1] == "failed" and (row[3] or dead.get(row[0]))]
         if len(found) == 1 and stored:
             result.stored += 1
+            waited = stored_at.get(stored[0][0], attempt.started) - attempt.started
+            result.slowest[attempt.phase] = max(result.slowest.get(attempt.phase, 0.0), waited)
         elif len(found) == 1 and (failed or attempt.id in dead):
             result.dead += 1
         elif not found or len(found) == 1:
@@ -112,6 +117,18 @@ def count(load: Load, database_url: str, redis_url: str, storage: Path) -> Count
     result.orphan_files = sorted(f for f in files if f not in referenced and not f.startswith("."))
     result.missed = missed_events(load, stored_faces(database_url))
     return result
+
+
+def stored_times(database_url: str) -> dict[str, float]:
+    """Job id -> when its row became stored (seconds since the epoch)."""
+    with psycopg.connect(database_url, connect_timeout=10) as connection:
+        return {
+            id: float(at)
+            for table in ("captions", "face_images")
+            for id, at in connection.execute(
+                f"SELECT id, extract(epoch from updated_at) FROM {table} WHERE status = 'stored'"
+            )
+        }
 
 
 def stored_faces(database_url: str) -> dict[str, float]:
@@ -152,8 +169,14 @@ def missed_events(
             and id not in session.ids
         ]  # fmt: skip
         if missing:
+            times = sorted(published[id] for id in missing)
             lines.append(
-                f"websocket on {session.host} open {session.opened:.1f}-{end:.1f} (code {code}) "
-                f"missed {len(missing)} of the events published meanwhile, e.g. {missing[:3]}"
+                f"websocket on {session.host} open {_clock(session.opened)}-{_clock(end)} "
+                f"(code {code}) missed {len(missing)} of the events published meanwhile (from "
+                f"{_clock(times[0])} to {_clock(times[-1])}), e.g. {missing[:2]}"
             )
     return lines
+
+
+def _clock(at: float) -> str:
+    return "end" if at == float("inf") else time.strftime("%H:%M:%S", time.localtime(at))

@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import signal
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import suppress
+from functools import partial
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+import redis
 
 from tests.cluster import count as counting
 from tests.cluster.cluster import ADDRESSES, API_PORT, Cluster, Hosts, enter, leave
@@ -173,11 +178,60 @@ class Faults:
 
     # the faults
 
+    def freeze_when(
+        self,
+        host: str,
+        moment: Callable[[list[int]], bool],
+        act: Callable[[], object],
+        settle: float = 0.0,
+    ) -> None:
+        """Freeze HOST's processes (SIGSTOP) until MOMENT(their pids) holds, then ACT and let
+        them go: the fault lands while, say, a transaction is open, not by luck."""
+        for _ in range(300):
+            pids = self.cluster.pids(host)
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            time.sleep(settle)  # what the frozen processes had sent is handled meanwhile
+            try:
+                if moment(pids):
+                    act()
+                    return
+            finally:
+                for pid in pids:
+                    with suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGCONT)
+            time.sleep(0.05 + 0.05 * random.random())
+        raise AssertionError(f"{host} never came to the moment wanted")
+
+    def in_transaction(self, pids: list[int]) -> bool:
+        """A session is idle in a transaction, with its host frozen: the frozen host's."""
+        with psycopg.connect(self.hosts.database_url, connect_timeout=5) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
+                "AND state_change < now() - interval '200 milliseconds'"
+            ).fetchone()
+        return bool(row and row[0])
+
+    def holding(self, pids: list[int]) -> bool:
+        """Some consumer of these processes holds a message it has not acknowledged."""
+        client = redis.Redis.from_url(self.hosts.redis_url, socket_timeout=5)
+        try:
+            for key in client.scan_iter(match="pixelmill:*", _type="stream"):
+                for group in client.xinfo_groups(key):
+                    for consumer in client.xinfo_consumers(key, group["name"]):
+                        name = consumer["name"].decode()
+                        if consumer["pending"] and int(name.split(":")[1]) in pids:
+                            return True
+        finally:
+            client.close()
+        return False
+
     async def partition_worker(self) -> None:
         name = "1-partition-w1"
         self.load.phase = name
-        say(f"fault {name}: w1's link down (cut from svc and everyone)")
-        await self.shell(self.cluster.link, "w1", False)
+        cut = partial(self.cluster.link, "w1", False)
+        await self.shell(self.freeze_when, "w1", self.in_transaction, cut, 0.25)
+        say(f"fault {name}: w1's link down (cut from svc and everyone) inside a transaction")
         await self.hold(name, PARTITION_SECONDS)
         await self.shell(self.cluster.link, "w1", True)
         await self.recovered(name, time.time())
@@ -185,8 +239,10 @@ class Faults:
     async def kill_worker_host(self) -> None:
         name = "2-kill-w1"
         self.load.phase = name
-        killed = self.cluster.kill_host("w1")
-        say(f"fault {name}: kill -9 of every process on w1 ({killed})")
+        await self.shell(
+            self.freeze_when, "w1", self.holding, partial(self.cluster.kill_host, "w1")
+        )
+        say(f"fault {name}: kill -9 of every process on w1 while it held messages")
         await self.shell(self.cluster.wait_gone, "w1")
         await self.hold(name, FAULT_SECONDS / 2)
         await self.shell(self.hosts.start_worker, "w1")
@@ -262,6 +318,8 @@ def test_cluster(hosts: Hosts) -> None:
         result, recovery, posts, unsafe_attempts = asyncio.run(scenario(hosts))
     finally:
         leave(previous)
+    for phase, seconds in sorted(result.slowest.items()):
+        say(f"phase {phase}: the slowest job accepted then was stored {seconds:.1f} s after")
     say(f"sessions on /faces by how they ended: {dict(result.sessions)}")
     for line in result.missed:
         say(line)
