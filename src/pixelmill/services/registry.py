@@ -33,6 +33,9 @@ class Service:
     name: str
     stream: str
     handler: Callable[[Resources], Handler]
+    # consumer threads when the pixel work runs on the API's pools: with two, one takes and
+    # hands over a batch while the other waits for its own, so the pools never wait for them
+    pool_consumers: int = 1
 
 
 def _captioner(resources: Resources) -> Handler:
@@ -86,7 +89,7 @@ def _faces(resources: Resources) -> Handler:
     )
 
 
-CAPTIONER = Service("captioner", "captions:in", _captioner)
+CAPTIONER = Service("captioner", "captions:in", _captioner, pool_consumers=2)
 STORER = Service("storer", "captions:out", _storer)
-FACES = Service("faces", "faces:in", _faces)
+FACES = Service("faces", "faces:in", _faces, pool_consumers=2)
 SERVICES = (CAPTIONER, STORER, FACES)

@@ -41,31 +41,36 @@ class Runtime(Resources):
     def start_workers(
         self, services: Sequence[Service] = SERVICES, *, pools: Pools | None = None
     ) -> None:
-        """One thread per service, each consuming its stream until `close`; with `pools`
-        (the API's, already started and shut down after `close`), their pixel work runs
-        there."""
+        """Threads consuming each service's stream until `close`: one per service; with
+        `pools` (the API's, already started and shut down after `close`), the pixel work
+        runs there, and a service with pixel work gets `Service.pool_consumers` threads."""
         self.pools = pools
         for service in services:
             handler = service.handler(self)
             self.handlers.append(handler)
-            consumer = f"{socket.gethostname()}:{os.getpid()}:{service.name}"
-            thread = threading.Thread(
-                target=run_worker,
-                name=f"pixelmill-{service.name}",
-                args=(self.queue, service.stream, service.name, consumer, handler),
-                kwargs={
-                    "stop": self.stop,
-                    "max_deliveries": self.settings.max_deliveries,
-                    "heartbeats": self.heartbeats,
-                    "heartbeat_seconds": self.settings.heartbeat_seconds,
-                    "stats": self.job_stats,
-                    "batch": self.settings.worker_batch,
-                },
-                daemon=True,
-            )
-            thread.start()
-            self.threads.append(thread)
-            log.info("%s started as %s", service.name, consumer)
+            consumers = service.pool_consumers if pools is not None else 1
+            for index in range(consumers):
+                self._start_consumer(service, handler, f":{index}" if index else "")
+
+    def _start_consumer(self, service: Service, handler: Handler, suffix: str) -> None:
+        consumer = f"{socket.gethostname()}:{os.getpid()}:{service.name}{suffix}"
+        thread = threading.Thread(
+            target=run_worker,
+            name=f"pixelmill-{service.name}{suffix}",
+            args=(self.queue, service.stream, service.name, consumer, handler),
+            kwargs={
+                "stop": self.stop,
+                "max_deliveries": self.settings.max_deliveries,
+                "heartbeats": self.heartbeats,
+                "heartbeat_seconds": self.settings.heartbeat_seconds,
+                "stats": self.job_stats,
+                "batch": self.settings.worker_batch,
+            },
+            daemon=True,
+        )
+        thread.start()
+        self.threads.append(thread)
+        log.info("%s started as %s", service.name, consumer)
 
     def start_requeue(self) -> None:
         """Embedded mode: `requeue_unfinished` on a thread of its own, so that a backlog
