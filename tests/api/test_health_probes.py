@@ -9,6 +9,8 @@ it stays live but is no longer ready.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -124,5 +126,55 @@ def test_ready_is_503_while_draining_and_live_stays_200(tmp_path: Path) -> None:
 
         os.kill(process.pid, signal.SIGTERM)  # a second: stop now
         assert process.wait(timeout=30) is not None
+    finally:
+        stop(process)
+
+
+def descendants(pid: int) -> dict[int, int]:
+    """Every process below PID, with its depth (1: a child), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            ppid = re.search(r"^PPid:\s+(\d+)$", status.read_text(), re.M)
+        except OSError:  # gone meanwhile
+            continue
+        if ppid:
+            children.setdefault(int(ppid[1]), []).append(int(status.parent.name))
+    depths: dict[int, int] = {}
+    below = [(pid, 0)]
+    while below:
+        parent, depth = below.pop()
+        for child in children.get(parent, []):
+            depths[child] = depth + 1
+            below.append((child, depth + 1))
+    return depths
+
+
+def test_live_outlasts_a_killed_pool_process_and_ready_sees_a_lost_results_folder(
+    tmp_path: Path,
+) -> None:
+    # worker processes, so that there is one to kill
+    env = {"PIXELMILL_API_KEYS": "k-1", "PIXELMILL_EXECUTION": "processes"}
+    url, log, process = serve(tmp_path, env)
+    try:
+        wait_healthy(url, process, log)
+        # a kubelet sends no key: both answer without one, where the API wants it
+        assert statuses(url) == {"/health": 200, "/health/live": 200, "/health/ready": 200}
+        assert httpx.get(url + "/api/images", timeout=10).status_code == 401
+
+        # serve -> forkserver -> pool process: kill -9 the pool's one process
+        (worker,) = [pid for pid, depth in descendants(process.pid).items() if depth == 2]
+        os.kill(worker, signal.SIGKILL)
+        live = httpx.get(url + "/health/live", timeout=10)
+        assert live.status_code == 200, live.text
+        assert live.json()["components"]["workers"]["restarts"] == 1  # replaced, not restarted
+        assert worker not in descendants(process.pid)
+
+        # the results folder gone (a volume lost): not ready, and not restarted for it
+        shutil.rmtree(tmp_path / "results")
+        ready = httpx.get(url + "/health/ready", timeout=10)
+        assert ready.status_code == 503
+        assert (ready.json()["status"], ready.json()["failing"]) == ("unready", ["results_dir"])
+        assert httpx.get(url + "/health/live", timeout=10).status_code == 200
     finally:
         stop(process)
