@@ -314,10 +314,12 @@ class Settings(BaseSettings):
         json_schema_extra={"unset": "never"},
     )
     malloc_arenas: int | None = Field(
-        None,
+        1,
         ge=1,
-        description="glibc malloc arenas per process (each keeps freed buffers of its own); "
-        "MALLOC_ARENA_MAX, set by pixelmill.",
+        description="glibc malloc arenas per process (MALLOC_ARENA_MAX, set by pixelmill). With "
+        "one, every thread's freed buffers can go back to the system (`memory_trim_seconds`): "
+        "glibc trims the top of the main arena only, so a thread's own arena keeps its "
+        "high-water mark. Empty: glibc's default, 8 per CPU.",
         json_schema_extra={"unset": "glibc's default, 8 per CPU"},
     )
     process_workers: int | None = Field(

@@ -39,7 +39,7 @@ from pixelmill.delivery.cache import BlobCache, DiskCache, ResultCache
 from pixelmill.delivery.results import Results
 from pixelmill.events.hub import Hub
 from pixelmill.execution.cpus import available_cpus
-from pixelmill.execution.memory import keep_freed_buffers
+from pixelmill.execution.memory import cap_arenas, keep_freed_buffers
 from pixelmill.execution.pools import Pools
 from pixelmill.imaging.registry import markdown_table
 from pixelmill.log import setup_logging
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging(settings)
     keep_freed_buffers()  # every API process: uploads, results and the embedded services
+    if settings.malloc_arenas is not None:  # before the threads that would make their own
+        cap_arenas(settings.malloc_arenas)
     cpus = available_cpus()
     pools = Pools(
         settings.process_workers or cpus,

@@ -183,8 +183,6 @@ class Pools:
             self._trim = IdleTrim(self.trim_seconds)
         warming: list[Future[Any]] = []
         if self.execution != "processes":
-            if self.arenas is not None:
-                cap_arenas(self.arenas)  # before the job threads make arenas of their own
             self._jobs = ThreadPoolExecutor(self.processes, thread_name_prefix="pixelmill-job")
             warming.append(self._jobs.submit(_warm_up_in_process))
         if self.worker_processes:
@@ -320,7 +318,9 @@ class Pools:
         """Run `fn(*args)` on a thread of the API process (CPU work off the event loop)."""
         if self._local is None:
             raise Unavailable("the service is not running")
-        return await asyncio.get_running_loop().run_in_executor(self._local, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._local, _on_local_thread, self._trim, fn, *args
+        )
 
     def band_map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> Iterator[T]:
         """Map over the API process's band threads (pieces of one job, e.g. PNG deflate).
@@ -426,6 +426,16 @@ def _on_job_thread(
         _job.work = _job.bands = None
         if trim is not None:
             trim.end()
+
+
+def _on_local_thread(trim: IdleTrim | None, fn: Callable[..., T], *args: Any) -> T:
+    if trim is None:
+        return fn(*args)
+    trim.begin()
+    try:
+        return fn(*args)
+    finally:
+        trim.end()
 
 
 def _warm_up_worker(seconds: float) -> int:
