@@ -32,6 +32,9 @@ from bench.report import ENV, final_line, read, table  # noqa: E402
 BENCHMARKS = [
     "collage",
     "thumbor_peer",
+    "execution",
+    "coldstart",
+    "memory",
     "delivery",
     "pipeline",
     "formats",
