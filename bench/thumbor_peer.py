@@ -345,32 +345,39 @@ class Client:
         self.connections.clear()
 
 
-Request = Callable[[Client], bytes]
+# A request, sent with this module's Client or with an httpx.Client (bench/execution.py's)
+Request = Callable[[Client | httpx.Client], bytes]
+
+
+def _answer(
+    client: Client | httpx.Client,
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """The body of a 200 from `server`; anything else is an error naming the server."""
+    if isinstance(client, httpx.Client):
+        response = client.request(method, server.url + path, content=body, headers=headers)
+        status, data = response.status_code, response.content
+    else:
+        status, data = client.request(method, server.port, path, body, headers)
+    if status != 200:
+        raise RuntimeError(f"{server.name} answered {status}: {data[:500]!r}")
+    return data
 
 
 def pixelmill_request(server: Server, jpeg: bytes) -> Request:
     body, content_type = multipart(jpeg)
     headers = {"content-type": content_type}
-
-    def send(client: Client) -> bytes:
-        status, data = client.request("POST", server.port, "/v1/transform", body, headers)
-        if status != 200:
-            raise RuntimeError(f"{server.name} answered {status}: {data[:500]!r}")
-        return data
-
-    return send
+    return functools.partial(
+        _answer, server=server, method="POST", path="/v1/transform", body=body, headers=headers
+    )
 
 
 def thumbor_request(server: Server) -> Request:
-    path = THUMBOR_PATH + IMAGE_NAME
-
-    def send(client: Client) -> bytes:
-        status, data = client.request("GET", server.port, path)
-        if status != 200:
-            raise RuntimeError(f"{server.name} answered {status}: {data[:500]!r}")
-        return data
-
-    return send
+    return functools.partial(_answer, server=server, method="GET", path=THUMBOR_PATH + IMAGE_NAME)
 
 
 def closed_loop(send: Request, clients: int, seconds: float) -> float:
@@ -404,7 +411,7 @@ def closed_loop(send: Request, clients: int, seconds: float) -> float:
     return sum(counts) / (max(last) - began)
 
 
-def latency_ms(client: Client, send: Request) -> float:
+def latency_ms(client: Client | httpx.Client, send: Request) -> float:
     began = time.perf_counter()
     send(client)
     return (time.perf_counter() - began) * 1000
