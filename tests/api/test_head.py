@@ -31,6 +31,12 @@ SIGNED = {
     "/img/{signature}/{options}/{source:path}": ("fit=40x30", "local/photo.jpg"),
     "/info/{signature}/{source:path}": ("info", "local/photo.jpg"),
 }
+# routes whose GET has no 200 to give here: compared on their 404 (a letter that is not
+# there, a UI page that is not there) instead
+NOT_FOUND = {
+    "/api/admin/dead-letters/{stream}/{id}": "/api/admin/dead-letters/captions:in/1-1",
+    "/ui/{rest:path}": "/ui/nowhere",
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +68,8 @@ def wait_done(client: TestClient, path: str, timeout: float = 60) -> None:
 def fill(client: TestClient, path: str) -> str:
     """PATH with its `{id}` that of a real image (a caption, or a faces upload), or its
     signature, options and source those of a signed delivery URL."""
+    if path in NOT_FOUND:
+        return NOT_FOUND[path]
     if path in SIGNED:
         options, source = SIGNED[path]
         signed = f"{options}/{source}"
@@ -92,8 +100,8 @@ def test_head_answers_like_get_on_every_get_route(client: TestClient) -> None:
     for path in [*paths, *FILES]:
         url = fill(client, path)
         get, head = client.get(url), client.head(url)
-        if get.status_code != 200:
-            wrong.append(f"{url}: GET {get.status_code}, the table wants a 200 to compare")
+        if get.status_code != (404 if path in NOT_FOUND else 200):
+            wrong.append(f"{url}: GET {get.status_code}, the table wants another status to compare")
             continue
         seen = {
             "status": head.status_code,

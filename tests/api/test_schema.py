@@ -28,6 +28,8 @@ URL_KEYS = {"PIXELMILL_URL_KEYS": "schema-test-key"}
 CLI = [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()"]
 OPERATIONS = {
     "GET /health",
+    "GET /health/live",
+    "GET /health/ready",
     "GET /metrics",
     "POST /process",
     "POST /pipeline",
