@@ -24,7 +24,7 @@ from bench.report import Row, ratio_text, read  # noqa: E402
 WIDTH = 1200
 LABEL_WIDTH = 480  # the figure's name, left of the bars
 VERDICT_WIDTH = 230  # the ratio and the verdict, right of the bars
-ROW_HEIGHT = 30
+ROW_HEIGHT = 34
 TOP = 64  # title and axis labels
 BOTTOM = 40  # the key
 TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200)
@@ -124,9 +124,13 @@ def _bar(row: Row, index: int, x: Callable[[float], float], left: float, right: 
             f"<line x1='{goal_x:.1f}' y1='{top + 2}' x2='{goal_x:.1f}' y2='{top + ROW_HEIGHT - 2}' "
             "stroke='#000' stroke-width='2' stroke-dasharray='4 2'/>"
         )
-    parts.append(
-        f"<text x='{left - 8}' y='{middle + 4}' text-anchor='end'>{escape(_label(row))}</text>"
+    lines = _label_lines(row)
+    first = middle + 4 - 7 * (len(lines) - 1)
+    spans = "".join(
+        f"<tspan x='{left - 8}' y='{first + 14 * n:.1f}'>{escape(line)}</tspan>"
+        for n, line in enumerate(lines)
     )
+    parts.append(f"<text text-anchor='end'>{spans}</text>")
     verdict = f"{ratio_text(row)}" + (
         f" ({row.goal_text}: {row.verdict})" if row.met is not None else ""
     )
@@ -137,9 +141,19 @@ def _bar(row: Row, index: int, x: Callable[[float], float], left: float, right: 
     return parts
 
 
-def _label(row: Row, limit: int = 78) -> str:
-    text = f"{row.bench}: {row.figure}"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _label(row: Row) -> str:
+    return f"{row.bench}: {row.figure}"
+
+
+def _label_lines(row: Row, limit: int = 70) -> list[str]:
+    """The label on one line, or two cut at a space (the second shortened if need be)."""
+    text = _label(row)
+    if len(text) <= limit:
+        return [text]
+    cut = text.rfind(" ", 0, limit)
+    cut = cut if cut > 0 else limit
+    rest = text[cut:].strip()
+    return [text[:cut], rest if len(rest) <= limit else rest[: limit - 1] + "…"]
 
 
 def _tooltip(row: Row) -> str:
