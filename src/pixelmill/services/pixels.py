@@ -21,6 +21,7 @@ operations' parameter models, which pickle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -138,7 +139,9 @@ class PixelWork:
         with self._lock:
             runners, self._runners = self._runners, []
         for runner in runners:
-            runner.close()
+            # a service thread still in its batch (its join timed out) keeps its loop
+            with contextlib.suppress(RuntimeError):
+                runner.close()
 
     def _own_threads(self) -> ThreadPoolExecutor:
         with self._lock:
