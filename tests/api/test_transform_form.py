@@ -126,3 +126,19 @@ def test_the_documented_body_is_the_form_the_route_reads(client: TestClient) -> 
     assert schema["properties"]["file"]["contentMediaType"] == "application/octet-stream"
     bounds = schema["properties"]["quality"]["anyOf"][0]
     assert (bounds["minimum"], bounds["maximum"]) == (1, 100)
+
+
+def test_empty_fields_are_fields_not_given(client: TestClient) -> None:
+    """A browser sends the form's empty boxes as empty strings (quality="", format=""): as with
+    FastAPI's Form parameters they mean "not given", and an empty ops is "Field required"."""
+    files = {"file": ("a.png", encode(IMAGE))}
+    response = client.post(
+        "/v1/transform", files=files, data={"ops": "grayscale", "format": "", "quality": ""}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"  # the input's format
+    assert gray_of(response.content).ndim == 2
+    response = client.post("/v1/transform", files=files, data={"ops": "", "quality": ""})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "ops"] and error["msg"] == "Field required"

@@ -135,7 +135,9 @@ def _validated(form: Form) -> tuple[FilePart, TransformFields]:
             errors[-1]["input"] = value
         else:
             errors.append(_missing("file"))
-    text: dict[str, Any] = dict(form.fields)
+    # an empty field is one not given, as FastAPI's Form parameters take it (a browser sends
+    # the form's empty Quality box as quality=""); an empty ops is then "Field required"
+    text: dict[str, Any] = {name: value for name, value in form.fields.items() if value != ""}
     text.pop("file", None)
     for name in TransformFields.model_fields:
         if name in form.files:  # a file where text belongs: as FastAPI, a missing field
