@@ -219,10 +219,11 @@ frontend web
     default_backend api
 backend api
     balance roundrobin
-    # /health answers 503 while a component is down (that host serves what it can), and
-    # "draining" once SIGTERM came: only then, or unreachable, is a host taken out
-    option httpchk GET /health
-    http-check expect ! string draining
+    # /health/ready: 503 only for what is this host's own (its pool, its results folder) or
+    # while it drains after SIGTERM; Redis or PostgreSQL down is everyone's, and the host
+    # still serves what it can. /health, which reports those too, would take every host out
+    option httpchk GET /health/ready
+    http-check expect status 200
     default-server inter 500ms fall 2 rise 2
     server api1 {api1}:{port} check
     server api2 {api2}:{port} check
