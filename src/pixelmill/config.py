@@ -294,7 +294,7 @@ class Settings(BaseSettings):
 
     # execution
     execution: Execution = Field(
-        "processes",
+        "hybrid",
         description="Where per-image work runs. `processes`: worker processes (a native crash "
         "costs only its requests); `threads`: threads in the API process (least memory, "
         "fastest start; a native crash takes the server down); `hybrid`: threads for plain "
