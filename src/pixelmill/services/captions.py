@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixelmill.errors import InvalidParameter
-from pixelmill.execution.pipeline import isolated
 from pixelmill.imaging import codec
 from pixelmill.imaging.ops.caption import MAX_PADDING, CaptionParams, caption_sizes
 from pixelmill.jobs.queue import JobQueue, Message
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
     from pixelmill.execution.pools import Pools
 
 log = logging.getLogger(__name__)
-CaptionJob = tuple[bytes, codec.ImageInfo, CaptionParams, str]  # caption_jpeg's arguments
+CaptionJob = tuple[bytes, CaptionParams, int, str]  # caption_jpeg's arguments
 
 INBOX = CAPTIONER.stream
 OUTBOX = STORER.stream
@@ -118,22 +117,21 @@ class Captioner:
         self._work.close()
 
     def _jobs(self, messages: Sequence[Message]) -> tuple[list[CaptionJob], list[bool]]:
-        """`caption_jpeg`'s arguments for each message (its header read here: a file that is
-        not an image fails before any pixel work), and whether each is to be isolated."""
-        jobs, isolate = [], []
+        """`caption_jpeg`'s arguments for each message, each to run apart from the server
+        (`Pools.run`'s isolate): the text layout holds the GIL for about half a caption, so on
+        a thread beside the event loop it would slow every request the server answers."""
+        jobs = []
         for message in messages:
             fields = message.fields
-            name = f"image {fields['id'].decode()}"
-            info = codec.sniff(fields["image"], max_pixels=self.max_pixels, name=name)
             params = CaptionParams(
                 text=fields["description"].decode("utf-8"),
                 font=self.font,
                 size=self.font_size,
                 overlay=self.overlay,
             )
-            jobs.append((fields["image"], info, params, name))
-            isolate.append(isolated(info))
-        return jobs, isolate
+            name = f"image {fields['id'].decode()}"
+            jobs.append((fields["image"], params, self.max_pixels, name))
+        return jobs, [True] * len(jobs)
 
 
 def _result(message: Message, captioned: Captioned) -> dict[str, bytes]:

@@ -1,6 +1,6 @@
 """The services' pixel work, as plain functions of bytes, and where a batch of it runs.
 
-    caption_jpeg(data, info, ...)  the captioner's work: decode, caption, JPEG encode
+    caption_jpeg(data, ...)        the captioner's work: sniff, decode, caption, JPEG encode
     box_faces(data, info, ...)     the faces service's: decode, detect, draw, encode
 
     PixelWork.map(fn, jobs, isolate)
@@ -8,8 +8,10 @@
                               default): `Pools.run`, in worker processes by default, so the
                               pixel work does not take turns at one GIL with the event loop,
                               the storer and the accept path; on "hybrid" execution, a job
-                              not marked `isolate` (a plain JPEG, PNG or WebP: the caller
-                              asks `execution.pipeline.isolated`) runs on a job thread
+                              not marked `isolate` runs on a job thread: a face search in a
+                              plain JPEG, PNG or WebP (`execution.pipeline.isolated`), whose
+                              OpenCV work lets go of the GIL, but never a caption, whose
+                              text layout holds it for about half its time
       without                 a `pixelmill worker` process: threads of its own (OpenCV and
                               Pillow let go of the GIL while they decode, draw and encode)
 
@@ -66,9 +68,10 @@ class Boxed:
     processing_ms: float
 
 
-def caption_jpeg(data: bytes, info: codec.ImageInfo, params: CaptionParams, name: str) -> Captioned:
-    """The description in a black band under the image (its header read: `info`), as a JPEG."""
+def caption_jpeg(data: bytes, params: CaptionParams, max_pixels: int, name: str) -> Captioned:
+    """The description in a black band under the image, as a JPEG."""
     started = time.perf_counter()
+    info = codec.sniff(data, max_pixels=max_pixels, name=name)
     image = codec.decode(data, info, "color", name)
     result = caption(image, params)
     jpeg = codec.encode(result, CAPTION_OUTPUT.format.name, quality=CAPTION_OUTPUT.quality)
