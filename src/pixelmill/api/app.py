@@ -33,6 +33,7 @@ from pixelmill.api.routes import (
     ui,
 )
 from pixelmill.api.security import ApiKeyMiddleware
+from pixelmill.api.warm import warm_routes
 from pixelmill.config import Settings
 from pixelmill.delivery import signing
 from pixelmill.delivery.cache import BlobCache, DiskCache, ResultCache
@@ -82,9 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.results_dir.mkdir(parents=True, exist_ok=True)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.files_root_path.mkdir(parents=True, exist_ok=True)
-        # side by side: the database (and its migrations) and the pools' warm-up
-        runtime, _ = await asyncio.gather(
-            asyncio.to_thread(Runtime.open, settings), asyncio.to_thread(pools.start)
+        # side by side: the database (and its migrations), the pools' warm-up and the
+        # router's (so that no first request builds its route's models)
+        runtime, _, _ = await asyncio.gather(
+            asyncio.to_thread(Runtime.open, settings),
+            asyncio.to_thread(pools.start),
+            warm_routes(app),
         )
         app.state.runtime = runtime
         app.state.results = result_cache(settings, runtime)
