@@ -65,3 +65,33 @@ def test_a_backlog_larger_than_the_queue_is_queued_again_as_room_is_made(
         wait_until(stored, "every job stored", timeout=60)
     finally:
         after.close()
+
+
+def test_a_job_cut_off_between_its_row_and_its_upload_is_failed_not_queued_for_ever(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A stop (kill -9) after the row was recorded and before the upload was kept: the client
+    got no 202. At the next start that row is marked failed with a reason; the others run."""
+    before = Runtime.open(make_settings())
+    kept, cut = accept_captions(before, 2)
+    assert before.inbox_dir is not None
+    (before.inbox_dir / cut).unlink()  # as if the process had died before keeping it
+    before.close()
+
+    after = Runtime.open(make_settings())
+    try:
+        after.start_workers()
+        after.start_requeue()
+
+        def settled() -> bool:
+            with after.database.session() as session:
+                rows = [after.repository.get(session, id) for id in (kept, cut)]
+            return [row.status if row else None for row in rows] == ["stored", "failed"]
+
+        wait_until(settled, "the kept job stored and the cut-off one failed", timeout=60)
+        with after.database.session() as session:
+            row = after.repository.get(session, cut)
+            assert row is not None and row.error and "never accepted" in row.error
+            assert after.repository.unfinished(session) == []
+    finally:
+        after.close()

@@ -3,7 +3,9 @@
 accept               record the row (`record`), keep the upload (embedded mode), queue
                      the message; the queue says no → the row and the upload are undone
 requeue_unfinished   embedded mode, at start: every job accepted and not yet stored is
-                     queued again from its row and its kept upload
+                     queued again from its row and its kept upload; a row from before the
+                     start with no upload was cut off between the two (never answered 202):
+                     it is marked failed, not left queued for ever
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from pixelmill.errors import InvalidParameter, Unavailable
 from pixelmill.jobs import RedisQueue
 from pixelmill.services import captions, faces, inbox
 from pixelmill.services.resources import Resources
+from pixelmill.storage.models import Status
 
 log = logging.getLogger(__name__)
+
+CUT_OFF = "the server stopped between recording this job and keeping its upload (never accepted)"
 
 
 def accept(
@@ -68,6 +73,16 @@ def requeue_unfinished(
     if inbox_dir is None:
         return 0
     with resources.database.session() as session:  # the values read while it is open
+        cut_off = [
+            (repository, row.id)
+            for repository in (resources.repository, resources.face_repository)
+            for row in repository.unfinished(session)
+            if row.created_at < resources.opened_at and not (inbox_dir / row.id).is_file()
+        ]
+        for repository, id in cut_off:
+            repository.mark(session, id, Status.FAILED, error=CUT_OFF)
+        if cut_off:
+            log.warning("%d jobs were recorded but never kept: marked failed", len(cut_off))
         jobs = [
             (
                 captions.INBOX,

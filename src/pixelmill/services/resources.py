@@ -13,6 +13,7 @@ start, through `Runtime.open`, and close it when they stop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -34,6 +35,7 @@ from pixelmill.jobs import (
 from pixelmill.redis_client import connect
 from pixelmill.storage.blobs import BlobStore, make_blob_store
 from pixelmill.storage.db import Database, migrate
+from pixelmill.storage.models import utcnow
 from pixelmill.storage.repository import CaptionRepository, FaceRepository
 
 if TYPE_CHECKING:
@@ -57,6 +59,9 @@ class Resources:
     # the API process's pools (`pixelmill serve`): the services it runs do their pixel work
     # there; None in a `pixelmill worker` process (threads of the services' own)
     pools: Pools | None = None
+    # when this process opened them: an embedded job recorded before this, with no upload in
+    # the inbox, was cut off by a stop between its row and its upload (never answered 202)
+    opened_at: datetime = field(default_factory=utcnow)
 
     @classmethod
     def open(cls, settings: Settings) -> Self:
