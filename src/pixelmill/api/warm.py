@@ -1,10 +1,11 @@
-"""Warm the router up before the service reports healthy.
+"""Warm the router and anyio up before the service reports healthy.
 
 FastAPI builds each route's dependency and body models the first time a request is matched
 against it (0.165: `_populate_api_route_state`, per included router), which cost the first
 request to a route tens of milliseconds. One request for a path no route has, sent to the
 router alone (no middleware: not counted, not logged, no API key), is matched against every
-route, so every route is built before the first real request.
+route, so every route is built before the first real request. And anyio's asyncio backend, which
+Starlette loads at the first `Request.is_disconnected` (a large module), is loaded now.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import MutableMapping
 from contextlib import suppress
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 
@@ -46,3 +48,4 @@ async def warm_routes(app: FastAPI) -> None:
 
     with suppress(HTTPException):
         await app.router(scope, receive, send)
+    anyio.get_cancelled_exc_class()  # imports the running loop's anyio backend

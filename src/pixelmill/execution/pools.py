@@ -203,6 +203,10 @@ class Pools:
                 from multiprocessing import forkserver as forkserver_module
 
                 forkserver_module.ensure_running()
+        for pool, count in ((self._jobs, self.processes), (self._local, self.processes)):
+            if pool is not None:  # every thread now: the first requests do not start them
+                warming += [pool.submit(time.sleep, 0.02) for _ in range(count)]
+        warming += [self._bands.submit(time.sleep, 0.02) for _ in range(self.threads)]
         for future in warming:
             future.result(timeout=120)
         log.info(
