@@ -64,8 +64,8 @@ def test_on_redis_a_process_holds_one_pool_and_the_subscription(
                 listening.cancel()
 
         # a connection at most per thread that uses Redis at once (three services, each in a
-        # blocking read, and this test), and the subscription's own
-        threads = len(SERVICES) + 1
+        # blocking read, their heartbeats' one thread, and this test), and the subscription's
+        threads = len(SERVICES) + 2
         assert connections() <= threads
         assert asyncio.run(subscribed()) <= threads + 1
     finally:

@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import ClassVar
 
 from pixelmill.errors import Unavailable
 from pixelmill.jobs.heartbeat import Heartbeats
@@ -75,12 +76,45 @@ def run_worker(
     until the stream is empty); up to BATCH at once when the handler has `many`."""
     log.info("%s of %s started on %s", consumer, group, stream)
     stop = stop if stop is not None else threading.Event()
-    pulse = _Pulse(heartbeats, group, consumer, heartbeat_seconds)
+    _Pulse.join(heartbeats, group, consumer, heartbeat_seconds)
+    try:
+        _loop(
+            queue,
+            stream,
+            group,
+            consumer,
+            handler,
+            stop,
+            max_deliveries,
+            stats,
+            block_ms,
+            max_backoff_seconds,
+            batch,
+            drain,
+        )
+    finally:
+        _Pulse.leave(heartbeats, group, consumer)
+    log.info("%s of %s stopped", consumer, group)
+
+
+def _loop(
+    queue: JobQueue,
+    stream: str,
+    group: str,
+    consumer: str,
+    handler: Handler,
+    stop: threading.Event,
+    max_deliveries: int,
+    stats: JobStats | None,
+    block_ms: int,
+    max_backoff_seconds: float,
+    batch: int,
+    drain: bool,
+) -> None:
     outage = _Outage(consumer, stop, max_backoff_seconds)
     many: BatchHandler | None = getattr(handler, "many", None)
     count = batch if many is not None else 1
     while not stop.is_set():
-        pulse.beat_if_due()
         if stats is not None:
             stats.flush()
         try:
@@ -101,7 +135,6 @@ def run_worker(
         queue.leave(stream, group, consumer)
     except Exception as error:  # the queue is down: the others forget it later
         log.debug("%s could not leave %s: %s", consumer, group, error)
-    log.info("%s of %s stopped", consumer, group)
 
 
 def _bury_the_fatal(
@@ -245,26 +278,65 @@ class _Outage:
 
 
 class _Pulse:
-    """Heartbeats every `seconds`, between messages."""
+    """Heartbeats of every consumer of the process, every `seconds`, from one thread of their
+    own while their loops run: a batch that takes longer than three beats (16 face
+    detections on a busy machine) does not make its live consumer look gone. Stuck work is
+    not theirs to tell: an unacknowledged message is claimed by another consumer after
+    `claim_idle_ms`, whatever the heartbeats say."""
 
-    def __init__(
-        self, heartbeats: Heartbeats | None, service: str, consumer: str, seconds: float
-    ) -> None:
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _running: ClassVar[dict[int, _Pulse]] = {}  # id(heartbeats) -> its pulse
+
+    def __init__(self, heartbeats: Heartbeats, seconds: float) -> None:
         self._heartbeats = heartbeats
-        self._service = service
-        self._consumer = consumer
         self._seconds = seconds
-        self._next = 0.0
+        self._consumers: set[tuple[str, str]] = set()
+        self._stopped = threading.Event()
 
-    def beat_if_due(self) -> None:
-        now = time.monotonic()
-        if self._heartbeats is None or now < self._next:
+    @classmethod
+    def join(
+        cls, heartbeats: Heartbeats | None, service: str, consumer: str, seconds: float
+    ) -> None:
+        """CONSUMER of SERVICE beats from now on (at once, then every `seconds`)."""
+        if heartbeats is None:
             return
-        self._next = now + self._seconds
+        with cls._lock:
+            pulse = cls._running.get(id(heartbeats))
+            if pulse is None:
+                pulse = cls._running[id(heartbeats)] = cls(heartbeats, seconds)
+                name = "pixelmill-heartbeats"
+                threading.Thread(target=pulse._run, name=name, daemon=True).start()
+            pulse._consumers.add((service, consumer))
+        pulse._beat(service, consumer)
+
+    @classmethod
+    def leave(cls, heartbeats: Heartbeats | None, service: str, consumer: str) -> None:
+        """CONSUMER of SERVICE beats no more; the last one out stops the thread."""
+        if heartbeats is None:
+            return
+        with cls._lock:
+            pulse = cls._running.get(id(heartbeats))
+            if pulse is None:
+                return
+            pulse._consumers.discard((service, consumer))
+            if not pulse._consumers:
+                del cls._running[id(heartbeats)]
+                pulse._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._seconds):
+            with self._lock:
+                consumers = sorted(self._consumers)
+            for service, consumer in consumers:
+                self._beat(service, consumer)
+
+    def _beat(self, service: str, consumer: str) -> None:
         try:
-            self._heartbeats.beat(self._service, self._consumer)
+            self._heartbeats.beat(service, consumer)
         except Unavailable as error:
-            log.debug("%s: no heartbeat: %s", self._consumer, error.detail)
+            log.debug("%s: no heartbeat: %s", consumer, error.detail)
+        except Exception:  # best effort; the loop itself reports an outage
+            log.debug("%s: no heartbeat", consumer, exc_info=True)
 
 
 def install_signal_handlers(
