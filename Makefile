@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check format lint typecheck bench clean
+.PHONY: run test test-long check format lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "pixelmill needs Python 3.11 or newer")'
@@ -18,6 +18,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# the long suites (soak, scale, schemathesis, fault injection), left out of `make test`
+test-long: $(STAMP)
+	$(BIN)/pytest -m long
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench

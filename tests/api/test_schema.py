@@ -20,7 +20,7 @@ import pytest
 from tests.images import encode, photo
 from tests.server import running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 SEED = 1
 # delivery signs URLs with these (without a key, POST /v1/urls is a 503 saying to set one)

@@ -18,7 +18,7 @@ from tests.images import encode, photo
 from tests.integration.deployment import Deployment
 from tests.redis_server import RedisServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis]
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.redis]
 
 
 @pytest.fixture

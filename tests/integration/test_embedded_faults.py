@@ -21,7 +21,7 @@ from tests.images import encode
 from tests.imaging.test_faces import astronaut
 from tests.integration.deployment import Deployment
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 FACE = encode(astronaut(), ".jpg")
 

@@ -23,7 +23,7 @@ from pixelmill.storage.models import Caption, FaceImage
 from tests.images import astronaut, encode
 from tests.integration.deployment import Deployment
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.redis, pytest.mark.postgres]
 FACE = encode(astronaut(), ".jpg", quality=90)
 REDIS = "redis://127.0.0.1:6379/0"
 

@@ -29,7 +29,7 @@ from tests.images import astronaut, encode, photo
 from tests.integration.deployment import Deployment
 from tests.server import running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 LOAD_SECONDS = 30
 CLIENTS = 24
