@@ -15,17 +15,11 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.samples import astronaut_jpeg, photo_png, upload
 from tests.browser.screens import screenshot
+from tests.browser.sizes import LAPTOP, PHONE
 
 pytestmark = pytest.mark.browser
 
 WAIT = 60_000  # ms
-LAPTOP = {"viewport": {"width": 1280, "height": 800}}
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
 SIZES = [pytest.param(LAPTOP, id="1280x800"), pytest.param(PHONE, id="390x844")]
 
 # The picture's area inside its thumbnail (object-fit: contain) and each face box's on-screen

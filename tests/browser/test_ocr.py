@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from pixelmill.imaging import codec
 from tests.browser.samples import text_png, upload
 from tests.browser.screens import progress_seen, record_progress, screenshot
+from tests.browser.sizes import LAPTOP, PHONE
 from tests.images import encode, iou
 from tests.ocr_pages import PHOTOTEST, exif_jpeg, ink_box, lying, render
 
@@ -152,13 +153,6 @@ def test_the_boxes_of_a_page_read_turned_land_on_its_lines(
 
 # --- a file the browser cannot show: its preview, with the boxes over it ----------------------
 
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
-LAPTOP = {"viewport": {"width": 1280, "height": 800}}
 # A page larger than a preview (1,600 px), as a 16-bit gray TIFF: no browser shows it as it is.
 SCAN = render(PHOTOTEST, 80, pad=60)
 

@@ -10,15 +10,10 @@ from playwright.sync_api import Page, expect
 from tests.browser.samples import text_png, upload
 from tests.browser.screens import screenshot
 from tests.browser.screenshots import ui_pages
+from tests.browser.sizes import PHONE
 
 pytestmark = pytest.mark.browser
 
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
 PAGES = {name: path for name, path in ui_pages().items() if name != "not-found"}
 
 

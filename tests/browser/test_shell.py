@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import numpy as np
@@ -18,21 +17,14 @@ from playwright.sync_api import ConsoleMessage, Page, Route, expect
 from tests.browser.samples import astronaut_jpeg, photo_png, upload
 from tests.browser.screens import screenshot
 from tests.browser.screenshots import NOT_FOUND, ui_pages
+from tests.browser.sizes import BY_NAME
 from tests.server import running_server
 
 pytestmark = pytest.mark.browser
 
 WAIT = 30_000  # ms
 MiB = 1024 * 1024
-SIZES: dict[str, dict[str, Any]] = {
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-    "phone": {
-        "viewport": {"width": 390, "height": 844},
-        "device_scale_factor": 2,
-        "is_mobile": True,
-        "has_touch": True,
-    },
-}
+SIZES = BY_NAME
 PAGES = ui_pages()
 
 

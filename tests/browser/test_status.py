@@ -21,6 +21,7 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 from pixelmill.imaging.fonts import default_font_file
 from tests.browser.samples import photo_png
 from tests.browser.screens import screenshot
+from tests.browser.sizes import BY_NAME
 from tests.jobs.waiting import wait_until
 from tests.server import running_server
 
@@ -28,15 +29,7 @@ pytestmark = pytest.mark.browser
 
 KEY = "status-key"
 AUTH = {"X-API-Key": KEY}
-VIEWPORTS = {
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-    "phone": {
-        "viewport": {"width": 390, "height": 844},
-        "device_scale_factor": 2,
-        "is_mobile": True,
-        "has_touch": True,
-    },
-}
+VIEWPORTS = BY_NAME
 
 
 @pytest.fixture
