@@ -1,14 +1,42 @@
-"""Serving stored jobs' results: the 409 while a job is not stored, and the stored image from
-the blob store (a file streamed from disk, or bytes from S3)."""
+"""Serving stored jobs' results: a page of the list, the 409 while a job is not stored, and
+the stored image from the blob store (a file streamed from disk, or bytes from S3)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from pixelmill.errors import NotFound
 from pixelmill.storage.blobs import BlobStore
+from pixelmill.storage.db import Database
+
+Item = TypeVar("Item")
+
+
+async def page(
+    database: Database,
+    repository: Any,
+    item: Callable[[Any], Item],
+    response: Response,
+    *,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> list[Item]:
+    """A page of `repository`'s rows, newest first, each as `item(row)`; the total of rows
+    in `status` goes in the `X-Total-Count` header. The database is read off the loop."""
+
+    def read() -> tuple[list[Item], int]:
+        with database.session() as session:
+            rows, total = repository.list(session, status=status, limit=limit, offset=offset)
+            return [item(row) for row in rows], total
+
+    items, total = await asyncio.to_thread(read)
+    response.headers["X-Total-Count"] = str(total)
+    return items
 
 
 async def stored_image(blobs: BlobStore, key: str, media_type: str, id: str) -> Response:

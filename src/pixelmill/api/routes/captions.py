@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import RuntimeDep, SettingsDep
-from pixelmill.api.stored import not_stored, stored_image
+from pixelmill.api.stored import not_stored, page, stored_image
 from pixelmill.api.uploads import is_control, read_image
 from pixelmill.delivery import signing
 from pixelmill.errors import InvalidParameter, NotFound
@@ -136,16 +136,16 @@ async def list_captions(
 ) -> list[CaptionItem]:
     """Every accepted item, newest first; the total is in the `X-Total-Count` header."""
 
-    def read() -> tuple[list[CaptionItem], int]:
-        with runtime.database.session() as session:
-            rows, total = runtime.repository.list(
-                session, status=status, limit=limit, offset=offset
-            )
-            return [_item(row, settings.url_key_list) for row in rows], total
-
-    items, total = await asyncio.to_thread(read)
-    response.headers["X-Total-Count"] = str(total)
-    return items
+    keys = settings.url_key_list
+    return await page(
+        runtime.database,
+        runtime.repository,
+        lambda row: _item(row, keys),
+        response,
+        status=status,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get(

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from pixelmill.api.deps import RuntimeDep, SettingsDep
 from pixelmill.api.routes.captions import MAX_OFFSET, Gallery
-from pixelmill.api.stored import not_stored, stored_image
+from pixelmill.api.stored import not_stored, page, stored_image
 from pixelmill.api.uploads import client_filename, read_image
 from pixelmill.delivery import signing
 from pixelmill.errors import NotFound
@@ -165,16 +165,16 @@ async def list_images(
     """Every upload, newest first (by when it was received); the total is in the
     `X-Total-Count` header. The faces page loads the recent ones, then follows `/faces`."""
 
-    def read() -> tuple[list[FaceItem], int]:
-        with runtime.database.session() as session:
-            rows, total = runtime.face_repository.list(
-                session, status=status, limit=limit, offset=offset
-            )
-            return [_item(row, settings.url_key_list) for row in rows], total
-
-    items, total = await asyncio.to_thread(read)
-    response.headers["X-Total-Count"] = str(total)
-    return items
+    keys = settings.url_key_list
+    return await page(
+        runtime.database,
+        runtime.face_repository,
+        lambda row: _item(row, keys),
+        response,
+        status=status,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def _item(row: Any, url_keys: Sequence[str]) -> FaceItem:
