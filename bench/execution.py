@@ -47,7 +47,7 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.collage import make_photo  # noqa: E402
-from bench.procs import process_tree  # noqa: E402
+from bench.procs import closed_loop, process_tree  # noqa: E402
 from bench.report import Row, record  # noqa: E402
 from bench.thumbor_peer import (  # noqa: E402
     Server,
@@ -100,32 +100,7 @@ def pixelmill_server(design: str, work: Path) -> Server:
 
 def under_load(send: Send, clients: int, seconds: float) -> tuple[float, list[float]]:
     """req/s of `clients` threads sending back to back for `seconds`, and every latency (ms)."""
-    deadline = time.perf_counter() + seconds
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    last = [0.0] * clients
-    errors: list[BaseException] = []
-
-    def loop(index: int) -> None:
-        with httpx.Client(timeout=120) as client:
-            try:
-                while time.perf_counter() < deadline:
-                    began = time.perf_counter()
-                    send(client)
-                    last[index] = time.perf_counter()
-                    latencies[index].append((last[index] - began) * 1000)
-            except BaseException as error:  # re-raised from the main thread
-                errors.append(error)
-
-    began = time.perf_counter()
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    every = [ms for one in latencies for ms in one]
-    return len(every) / (max(last) - began), every
+    return closed_loop(send, clients, seconds)
 
 
 def percentile(values: list[float], share: float) -> float:

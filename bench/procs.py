@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -31,25 +32,33 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def back_to_back(
-    send: Callable[[httpx.Client], object], clients: int, seconds: float, timeout: float = 120
-) -> float:
+def closed_loop(
+    send: Callable[[Any], object],
+    clients: int,
+    seconds: float,
+    connect: Callable[[], Any] = lambda: httpx.Client(timeout=120),
+) -> tuple[float, list[float]]:
     """Requests completed per second by `clients` threads, each sending one request after
-    the other on a keep-alive connection of its own for `seconds`; a client's first error
-    is raised here."""
+    the other on a keep-alive connection of its own (`connect()`: an httpx client, or the
+    lighter http.client one of bench/thumbor_peer.py) for `seconds`, and every request's
+    latency in ms; a client's first error is raised here."""
     deadline = time.perf_counter() + seconds
-    counts, last = [0] * clients, [0.0] * clients
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    last = [0.0] * clients
     errors: list[BaseException] = []
 
     def client_loop(index: int) -> None:
-        with httpx.Client(timeout=timeout) as client:
-            try:
-                while time.perf_counter() < deadline:
-                    send(client)
-                    counts[index] += 1
-                    last[index] = time.perf_counter()
-            except BaseException as error:  # re-raised from the main thread
-                errors.append(error)
+        client = connect()
+        try:
+            while time.perf_counter() < deadline:
+                sent = time.perf_counter()
+                send(client)
+                last[index] = time.perf_counter()
+                latencies[index].append((last[index] - sent) * 1000)
+        except BaseException as error:  # re-raised from the main thread
+            errors.append(error)
+        finally:
+            client.close()
 
     began = time.perf_counter()
     threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
@@ -59,4 +68,13 @@ def back_to_back(
         thread.join()
     if errors:
         raise errors[0]
-    return sum(counts) / (max(last) - began)
+    every = [ms for one in latencies for ms in one]
+    return len(every) / (max(last) - began), every
+
+
+def back_to_back(
+    send: Callable[[httpx.Client], object], clients: int, seconds: float, timeout: float = 120
+) -> float:
+    """`closed_loop`'s requests per second, on httpx clients with `timeout`."""
+    rate, _ = closed_loop(send, clients, seconds, lambda: httpx.Client(timeout=timeout))
+    return rate

@@ -73,6 +73,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import procs  # noqa: E402
 from bench.collage import make_photo  # noqa: E402
 from bench.procs import process_tree  # noqa: E402
 from bench.report import Row, record, skipped  # noqa: E402
@@ -381,34 +382,10 @@ def thumbor_request(server: Server) -> Request:
 
 
 def closed_loop(send: Request, clients: int, seconds: float) -> float:
-    """Requests completed per second by `clients` threads, each sending one request after
-    the other on a keep-alive connection of its own for `seconds` (bench/procs.py's
-    back_to_back, with http.client); a client's first error is raised here."""
-    deadline = time.perf_counter() + seconds
-    counts, last = [0] * clients, [0.0] * clients
-    errors: list[BaseException] = []
-
-    def client_loop(index: int) -> None:
-        client = Client()
-        try:
-            while time.perf_counter() < deadline:
-                send(client)
-                counts[index] += 1
-                last[index] = time.perf_counter()
-        except BaseException as error:  # re-raised from the main thread
-            errors.append(error)
-        finally:
-            client.close()
-
-    began = time.perf_counter()
-    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return sum(counts) / (max(last) - began)
+    """Requests completed per second by `clients` threads sending back to back, each on a
+    keep-alive http.client connection (bench/procs.py's closed_loop)."""
+    rate, _ = procs.closed_loop(send, clients, seconds, Client)
+    return rate
 
 
 def latency_ms(client: Client | httpx.Client, send: Request) -> float:
