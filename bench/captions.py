@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -301,7 +302,8 @@ class Client:
         self.connection.close()
 
 
-def post(client: Client, url: str, data: bytes, i: int) -> str:
+def post(client: Client, data: bytes, i: int) -> str:
+    """Upload `data` as caption `i`; its id."""
     # The multipart body joined by hand: httpx's or any encoder's costs the shared CPUs more.
     body = b"".join(
         (
@@ -317,25 +319,42 @@ def post(client: Client, url: str, data: bytes, i: int) -> str:
     return str(client.post("/api/images", body, headers)["id"])
 
 
-def throughput(deployment: Deployment, payloads: list[bytes], count: int) -> float:
+Post = Callable[[Client, bytes, int], str]
+
+
+def throughput(
+    deployment: Deployment,
+    payloads: list[bytes],
+    count: int,
+    send: Post = post,
+    table: str = "captions",
+) -> float:
+    """Jobs per second from the first received to the last stored, `count` uploads sent by
+    8 clients with `send` (a caption by default; bench/faces_embedded.py sends faces)."""
     local = threading.local()
 
     def one(i: int) -> str:
         if not hasattr(local, "client"):
             local.client = Client(deployment.url)
-        return post(local.client, deployment.url, payloads[i % len(payloads)], i)
+        return send(local.client, payloads[i % len(payloads)], i)
 
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(one, range(count)))
-    stamps = deployment.times(ids)
+    stamps = deployment.times(ids, table=table)
     first = min(r for r, _ in stamps)
     last = max(s for _, s in stamps)
     return count / (last - first)
 
 
 def latency(
-    deployment: Deployment, payloads: list[bytes], rate: float, seconds: float
+    deployment: Deployment,
+    payloads: list[bytes],
+    rate: float,
+    seconds: float,
+    send: Post = post,
+    table: str = "captions",
 ) -> list[float]:
+    """Each job's time from received to stored (ms, sorted), sent one by one at `rate`."""
     ids = []
     client = Client(deployment.url)
     try:
@@ -345,11 +364,11 @@ def latency(
             due = i / rate
             if now < due:
                 time.sleep(due - now)
-            ids.append(post(client, deployment.url, payloads[i % len(payloads)], 10_000 + i))
+            ids.append(send(client, payloads[i % len(payloads)], 10_000 + i))
             i += 1
     finally:
         client.close()
-    return sorted((s - r) * 1000 for r, s in deployment.times(ids))
+    return sorted((s - r) * 1000 for r, s in deployment.times(ids, table=table))
 
 
 def percentile(values: list[float], q: float) -> float:

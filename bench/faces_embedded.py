@@ -25,9 +25,7 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -40,8 +38,10 @@ from bench.captions import (  # noqa: E402
     GOAL_END_TO_END_OVER_ALONE,
     Client,
     Deployment,
+    latency,
     percentile,
     spread,
+    throughput,
 )
 from bench.report import Row, record  # noqa: E402
 
@@ -99,38 +99,6 @@ def post(client: Client, data: bytes, i: int) -> str:
     return str(client.post("/api/v1/images", body, headers)["id"])
 
 
-def throughput(deployment: Deployment, payloads: list[bytes], count: int) -> float:
-    local = threading.local()
-
-    def one(i: int) -> str:
-        if not hasattr(local, "client"):
-            local.client = Client(deployment.url)
-        return post(local.client, payloads[i % len(payloads)], i)
-
-    with ThreadPoolExecutor(8) as pool:
-        ids = list(pool.map(one, range(count)))
-    stamps = deployment.times(ids, table=TABLE)
-    return count / (max(s for _, s in stamps) - min(r for r, _ in stamps))
-
-
-def latency(
-    deployment: Deployment, payloads: list[bytes], rate: float, seconds: float
-) -> list[float]:
-    ids = []
-    client = Client(deployment.url)
-    try:
-        start = time.perf_counter()
-        i = 0
-        while (now := time.perf_counter() - start) < seconds:
-            if now < i / rate:
-                time.sleep(i / rate - now)
-            ids.append(post(client, payloads[i % len(payloads)], 10_000 + i))
-            i += 1
-    finally:
-        client.close()
-    return sorted((s - r) * 1000 for r, s in deployment.times(ids, table=TABLE))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uploads", type=int, default=120)
@@ -157,13 +125,13 @@ def main() -> int:
             tempfile.TemporaryDirectory(prefix="pixelmill-bench-") as tmp,
             Deployment(Path(tmp), 0, args.database) as deployment,
         ):
-            throughput(deployment, payloads, 16)  # warm-up
+            throughput(deployment, payloads, 16, post, TABLE)  # warm-up
             before = deployment.cpu()
-            rates.append(throughput(deployment, payloads, args.uploads))
+            rates.append(throughput(deployment, payloads, args.uploads, post, TABLE))
             after = deployment.cpu()
             if round_ == 0:
                 shares = {role: after[role] - before[role] for role in after}
-                delays = latency(deployment, payloads, rates[-1] / 2, args.seconds)
+                delays = latency(deployment, payloads, rates[-1] / 2, args.seconds, post, TABLE)
         print(
             f"round {round_ + 1}: detecting and drawing alone {alone[-1]:.1f}/s; embedded end "
             f"to end {rates[-1]:.1f} images/s",
