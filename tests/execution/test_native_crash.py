@@ -19,27 +19,16 @@ import httpx
 import pytest
 
 from tests.images import encode, photo
+from tests.processes import parents as process_parents
 from tests.server import running_server
 
 # Seconds of work on one core: 40 wide blurs of a 1000×1000 image.
 HEAVY = ",".join(["resize=1"] + ["blur=101"] * 40)
 
 
-def _parents() -> dict[int, int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return parents
-
-
 def _workers(server: int) -> list[int]:
     """The worker processes: the server's grandchildren (children of its forkserver)."""
-    parents = _parents()
+    parents = process_parents()
     children = {pid for pid, parent in parents.items() if parent == server}
     return [pid for pid, parent in parents.items() if parent in children]
 

@@ -27,6 +27,7 @@ import pytest
 
 from tests.images import astronaut, encode, photo
 from tests.integration.deployment import Deployment
+from tests.processes import parents as process_parents
 from tests.server import running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.long]
@@ -39,14 +40,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def tree_rss_mb(root: int) -> float:
     """Resident memory of `root` and all its descendants, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    parents = process_parents()
     tree, frontier = {root}, [root]
     while frontier:
         parent = frontier.pop()
