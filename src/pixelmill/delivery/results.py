@@ -3,8 +3,11 @@
 In one process, the first request for a key that is not cached computes it and the others
 await the same future. Across processes (with Redis), the first takes a short lock
 (`SET NX PX`) on the key; the others poll the cache until the entry appears, or the lock goes
-away without one (its holder failed or died), when one of them takes it in turn. A lock
-outlived by its work only means the work may be done twice, never a wrong answer.
+away without one (its holder failed or died), when one of them takes it in turn. Whoever
+takes the lock reads the cache once more first: the holder before it may have stored the
+entry and let go between a waiter's last look and its turn. The holder renews its lock while
+it works, so a slow computation is not started a second time; a lock outlived by its holder
+(a process that died) expires, and then the work is done again, never answered wrongly.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pixelmill.errors import Stopped, Unavailable
 
 log = logging.getLogger(__name__)
 
-LOCK_MS = 10_000  # the cross-process lock; renewed by nobody: a longer job may run twice
+LOCK_MS = 10_000  # the cross-process lock, renewed by its holder every third of this
 POLL_SECONDS = 0.05
 WAIT_SECONDS = 60.0  # a waiter gives up after this; the computing request has its own limit
 
@@ -117,9 +120,15 @@ class Results:
                 log.warning("delivery lock unavailable, computing alone: %s", exc)
                 return await self._make(key, make)
             if taken:
+                renewing = asyncio.create_task(_renew(self.redis, lock, token))
                 try:
+                    entry = await self.get(key)  # stored by the holder before us?
+                    if entry is not None:
+                        self.stats.joined += 1
+                        return entry
                     return await self._make(key, make)
                 finally:
+                    renewing.cancel()
                     await asyncio.to_thread(_release, self.redis, lock, token)
             while loop.time() < deadline:  # another process computes it
                 await asyncio.sleep(POLL_SECONDS)
@@ -147,6 +156,23 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+async def _renew(client: redis.Redis, lock: str, token: str) -> None:
+    """Keep our lock alive while the work runs; stop once it is no longer ours."""
+    while True:
+        await asyncio.sleep(LOCK_MS / 3000)
+        try:
+            if not await asyncio.to_thread(client.eval, _RENEW, 1, lock, token, LOCK_MS):
+                return
+        except redis.RedisError:
+            continue  # it may come back before the lock expires
 
 
 def _release(client: redis.Redis, lock: str, token: str) -> None:
