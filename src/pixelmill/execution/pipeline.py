@@ -308,11 +308,51 @@ async def run_upload(
 ) -> tuple[Output, list[bytes]]:
     """Check one upload, run the chain in a worker; the output chosen (from the request's
     `accept` for format=auto) and the results."""
-    # the header (ICC profile, a GIF's frames) and the plan: off the event loop
-    item = await pools.run_local(check, name, data, steps, limits)
     asked_by = "the request's format and quality fields"
-    out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels, accept)
+    if not pools.runs_in_process(isolate=False):
+        # On threads, the check and the transform are one job, one hop off the event loop:
+        # an input safe beside the server is done in it; any other goes on to a worker process.
+        here = not pools.runs_in_process(isolate=True)
+        item, out, results = await pools.run(
+            _upload_here,
+            name,
+            data,
+            steps,
+            limits,
+            fmt,
+            quality,
+            asked_by,
+            accept,
+            here,
+            isolate=False,
+        )
+        if results is not None:
+            return out, results
+    else:
+        # the header (ICC profile, a GIF's frames) and the plan: off the event loop
+        item = await pools.run_local(check, name, data, steps, limits)
+        out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels, accept)
     results = await pools.run(
         transform, item, steps, out, limits.png_compression, isolate=isolated(item.info)
     )
     return out, results
+
+
+def _upload_here(
+    name: str,
+    data: bytes,
+    steps: Sequence[Step],
+    limits: Limits,
+    fmt: str | None,
+    quality: int | None,
+    asked_by: str,
+    accept: str | None,
+    everything: bool,
+) -> tuple[Checked, Output, list[bytes] | None]:
+    """On a job thread: check and choose, then transform if the input may be decoded here
+    (`everything`: any input may); None for results that are a worker process's to make."""
+    item = check(name, data, steps, limits)
+    out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels, accept)
+    if everything or not isolated(item.info):
+        return item, out, transform(item, steps, out, limits.png_compression)
+    return item, out, None
