@@ -163,6 +163,8 @@ def resize(image: np.ndarray, params: ResizeParams) -> np.ndarray:
     premultiplied by alpha, so transparent pixels lend their edges no colour."""
     ((width, height),) = resize_sizes(size_of(image), params)
     src_width, src_height = size_of(image)
+    if (width, height) == (src_width, src_height):
+        return image  # already that size (a JPEG shrunk on load to exactly it)
     shrinking = width <= src_width and height <= src_height
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return alpha.premultiplied(
