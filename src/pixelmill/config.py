@@ -287,6 +287,8 @@ class Settings(BaseSettings):
     @field_validator("source_hosts")
     @classmethod
     def _source_hosts_are_hosts(cls, value: str) -> str:
+        if not value.strip():  # the default: nothing to check, and no httpx at every start
+            return value
         from pixelmill.delivery.remote import parse_hosts  # httpx, only when the list is set
 
         parse_hosts(value)

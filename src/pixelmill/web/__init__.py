@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-
-import jinja2
-from fastapi.templating import Jinja2Templates
+from typing import TYPE_CHECKING
 
 from pixelmill import __version__
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -28,6 +29,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 @lru_cache(maxsize=1)
 def templates() -> Jinja2Templates:
     """The UI's template renderer (stateless apart from Jinja's own template cache)."""
+    # Jinja2 imported at the first page, not at every start: a transform never renders one
+    import jinja2
+    from fastapi.templating import Jinja2Templates
+
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
