@@ -55,6 +55,7 @@ class _Entry:
 
 @dataclass
 class _Stream:
+    changed: threading.Condition  # its consumers wait here, on the queue's one lock
     group: str | None = None
     waiting: deque[_Entry] = field(default_factory=deque)
     pending: dict[str, _Entry] = field(default_factory=dict)
@@ -75,7 +76,10 @@ class MemoryQueue:
         self._claim_idle = claim_idle_ms / 1000
         self._streams: dict[str, _Stream] = {}
         self._ids = itertools.count(1)
-        self._changed = threading.Condition()
+        # one lock for every stream, a condition per stream on it: a put wakes only the
+        # consumers of its stream (one for all woke every service thread of the process, at
+        # every message, each to find nothing and take its turn at the GIL)
+        self._lock = threading.Lock()
         self._closed = False
 
     def put(self, stream: str, fields: Mapping[str, bytes]) -> str:
@@ -84,21 +88,21 @@ class MemoryQueue:
     def put_many(self, stream: str, messages: Sequence[Mapping[str, bytes]]) -> list[str]:
         for fields in messages:
             check_fields(fields)
-        with self._changed:
+        with self._lock:
             self._check_open()
             held = self._stream(stream)
             if len(held.waiting) + len(held.pending) + len(messages) > self._max_length:
                 raise queue_full(stream, self._max_length)
             entries = [_Entry(f"{next(self._ids)}-0", dict(fields)) for fields in messages]
             held.waiting.extend(entries)
-            self._changed.notify_all()
+            held.changed.notify_all()
             return [entry.id for entry in entries]
 
     def take(
         self, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 1000
     ) -> list[Message]:
         deadline = time.monotonic() + max(block_ms, 0) / 1000
-        with self._changed:
+        with self._lock:
             while True:
                 self._check_open()
                 held = self._stream(stream, group)
@@ -108,10 +112,10 @@ class MemoryQueue:
                 )
                 if messages or now >= deadline:
                     return messages
-                self._changed.wait(min(deadline, self._next_claimable(held)) - now)
+                held.changed.wait(min(deadline, self._next_claimable(held)) - now)
 
     def ack(self, stream: str, group: str, *message_ids: str) -> None:
-        with self._changed:
+        with self._lock:
             pending = self._stream(stream, group).pending
             for message_id in message_ids:
                 pending.pop(message_id, None)
@@ -122,7 +126,7 @@ class MemoryQueue:
     def retry_later(
         self, stream: str, group: str, message: Message, *, counted: bool = True
     ) -> None:
-        with self._changed:
+        with self._lock:
             held = self._stream(stream, group)
             entry = held.pending.pop(message.id, None)
             if entry is not None:
@@ -131,10 +135,10 @@ class MemoryQueue:
                 elif entry.first_failure is None:
                     entry.first_failure = _now_ms()
                 held.waiting.append(entry)
-                self._changed.notify_all()
+                held.changed.notify_all()
 
     def dead_letter(self, stream: str, group: str, message: Message, reason: str) -> None:
-        with self._changed:
+        with self._lock:
             held = self._stream(stream, group)
             entry = held.pending.pop(message.id, None)
             if entry is None:
@@ -181,7 +185,7 @@ class MemoryQueue:
         return Message(letter_id, fields, int(fields.get(DEAD_DELIVERIES, b"0")))
 
     def requeue_dead(self, stream: str, letter_id: str) -> str | None:
-        with self._changed:  # the stream's room and the move, together
+        with self._lock:  # the stream's room and the move, together
             self._check_open()
             held = self._stream(stream)
             if len(held.waiting) + len(held.pending) >= self._max_length:
@@ -193,19 +197,19 @@ class MemoryQueue:
                 return None
             entry = _Entry(f"{next(self._ids)}-0", original_fields(fields))
             held.waiting.append(entry)
-            self._changed.notify_all()
+            held.changed.notify_all()
             return entry.id
 
     def delete_dead(self, stream: str, letter_id: str) -> bool:
         return self._dead.take(stream, letter_id) is not None
 
     def depth(self, stream: str) -> int:
-        with self._changed:
+        with self._lock:
             held = self._stream(stream)
             return len(held.waiting) + len(held.pending)
 
     def pending(self, stream: str, group: str) -> int:
-        with self._changed:
+        with self._lock:
             return len(self._stream(stream, group).pending)
 
     def dead(self, stream: str) -> int:
@@ -215,9 +219,10 @@ class MemoryQueue:
         return not self._closed
 
     def close(self) -> None:
-        with self._changed:
+        with self._lock:
             self._closed = True
-            self._changed.notify_all()
+            for held in self._streams.values():
+                held.changed.notify_all()
 
     def _reclaim(self, held: _Stream, consumer: str, now: float) -> list[Message]:
         # one at a time, as on Redis: a message that killed its consumer takes no other down
@@ -240,7 +245,9 @@ class MemoryQueue:
         return min(e.taken_at for e in held.pending.values()) + self._claim_idle
 
     def _stream(self, stream: str, group: str | None = None) -> _Stream:
-        held = self._streams.setdefault(stream, _Stream())
+        held = self._streams.get(stream)
+        if held is None:
+            held = self._streams[stream] = _Stream(threading.Condition(self._lock))
         if group is not None:
             if held.group is None:
                 held.group = group
