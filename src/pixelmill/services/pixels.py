@@ -11,7 +11,8 @@
                               not marked `isolate` runs on a job thread: a face search in a
                               plain JPEG, PNG or WebP (`execution.pipeline.isolated`), whose
                               OpenCV work lets go of the GIL, but never a caption, whose
-                              text layout holds it for about half its time
+                              text layout holds it for about half its time; a batch goes as
+                              one `Pools.run` job per runner (`_chunks`), not one per image
       without                 a `pixelmill worker` process: threads of its own (OpenCV and
                               Pillow let go of the GIL while they decode, draw and encode)
 
@@ -159,9 +160,19 @@ class PixelWork:
         assert pools is not None
 
         async def every() -> list[T | BaseException]:
-            each = zip(jobs, isolate, strict=True)
-            runs = (pools.run(fn, *job, isolate=apart) for job, apart in each)
-            return await asyncio.gather(*runs, return_exceptions=True)
+            # a pool job per runner, not per image: each job is a future, a pickling, a
+            # wake-up of the pool's threads and of this loop, all at the API's one GIL
+            chunks = _chunks(jobs, isolate, pools)
+            runs = (pools.run(_each, fn, chunk, isolate=apart) for chunk, apart, _ in chunks)
+            done = await asyncio.gather(*runs, return_exceptions=True)
+            results: list[T | BaseException] = [None] * len(jobs)  # type: ignore[list-item]
+            for (_, _, places), outcome in zip(chunks, done, strict=True):
+                for index, place in enumerate(places):
+                    if isinstance(outcome, BaseException):
+                        results[place] = outcome  # the chunk's runner died, or stopped
+                    else:
+                        results[place] = outcome[index]
+            return results
 
         runner: asyncio.Runner | None = getattr(self._loops, "runner", None)
         if runner is None:
@@ -176,6 +187,34 @@ class PixelWork:
             if isinstance(result, BaseException):
                 raise result
         return results  # type: ignore[return-value]
+
+
+def _chunks(
+    jobs: Sequence[tuple[Any, ...]], isolate: Sequence[bool], pools: Pools
+) -> list[tuple[list[tuple[Any, ...]], bool, list[int]]]:
+    """The jobs in as many chunks as the pools have runners for them (round robin, so that
+    the runners finish together), each as (jobs, isolate, their places in `jobs`)."""
+    chunks = []
+    for apart in (True, False):
+        places = [place for place, flag in enumerate(isolate) if flag is apart]
+        runners = pools.worker_processes if pools.runs_in_process(apart) else pools.processes
+        count = max(1, min(runners, len(places)))
+        for start in range(min(count, len(places))):
+            mine = places[start::count]
+            chunks.append(([jobs[place] for place in mine], apart, mine))
+    return chunks
+
+
+def _each(fn: Callable[..., T], jobs: Sequence[tuple[Any, ...]]) -> list[T | Exception]:
+    """`fn(*job)` for every job of a chunk, in a pool's runner: each one's result, or what
+    it raised."""
+    results: list[T | Exception] = []
+    for job in jobs:
+        try:
+            results.append(fn(*job))
+        except Exception as exc:
+            results.append(exc)
+    return results
 
 
 def _box(face: Face) -> dict[str, float | int | None]:
