@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, delete, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 if TYPE_CHECKING:
@@ -102,9 +102,10 @@ class _JobRepository(Generic[Row]):
         """When the API accepted a row: "newest first" and "oldest first" go by it."""
         raise NotImplementedError
 
-    def _add(self, session: Session, row: Row) -> Row:
+    def _add(self, session: Session, row: Row, flush: bool = True) -> Row:
         session.add(row)
-        session.flush()  # a duplicate id fails here, not at some later commit
+        if flush:  # a duplicate id fails here, not at some later commit
+            session.flush()
         return row
 
     def _marked(self, status: Status) -> dict[str, Any]:
@@ -138,30 +139,33 @@ class _JobRepository(Generic[Row]):
             id: {"id": id, "created_at": now} | new | result | final for id, result, new in rows
         }
         dialect = session.get_bind().dialect.name
+        table = cast(Table, self.model.__table__)  # Core: the rows go in as parameters
         # each dialect's module imported here: the engine has loaded its own already, and the
         # other one (PostgreSQL's: ~30 ms) is not imported at every start for nothing
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-            insert: postgresql.Insert | sqlite.Insert = postgresql_insert(self.model)
+            insert: postgresql.Insert | sqlite.Insert = postgresql_insert(table)
         elif dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            insert = sqlite_insert(self.model)
+            insert = sqlite_insert(table)
         else:
             raise NotImplementedError(f"store() needs ON CONFLICT, which {dialect} lacks")
         columns = [*rows[0][1], *final]
+        # The rows as parameters of one statement, not as its VALUES: the same statement for
+        # every batch, compiled once (SQLAlchemy's "insertmanyvalues" still sends the batch
+        # as one INSERT); a statement with the values in it was compiled again every time,
+        # the most CPU the embedded storer spent.
         statement = (
-            insert.values(list(values.values()))
-            # what the API recorded when it accepted the row stays as it is
-            .on_conflict_do_update(
+            insert.on_conflict_do_update(
                 index_elements=[self.model.id],
+                # what the API recorded when it accepted the row stays as it is
                 set_={column: insert.excluded[column] for column in columns},
                 where=self.model.status != Status.STORED.value,
             )
-            .returning(self.model.id)
-        )
-        changed = set(session.scalars(statement))
+        ).returning(self.model.id)
+        changed = set(session.execute(statement, list(values.values())).scalars())
         # a row of these ids already in the session gets the new values when next read
         for id in changed:
             if (row := session.identity_map.get(session.identity_key(self.model, id))) is not None:
@@ -178,8 +182,17 @@ class CaptionRepository(_JobRepository[Caption]):
 
     model = Caption
 
-    def add(self, session: Session, id: str, received_at: datetime, description: str) -> Caption:
-        """Record an accepted image as queued; a duplicate id raises IntegrityError."""
+    def add(
+        self,
+        session: Session,
+        id: str,
+        received_at: datetime,
+        description: str,
+        *,
+        flush: bool = True,
+    ) -> Caption:
+        """Record an accepted image as queued; a duplicate id raises IntegrityError, at once
+        or (`flush=False`: rows added together are inserted together) at the commit."""
         now = utcnow()
         caption = Caption(
             id=id,
@@ -190,7 +203,7 @@ class CaptionRepository(_JobRepository[Caption]):
             created_at=now,
             updated_at=now,
         )
-        return self._add(session, caption)
+        return self._add(session, caption, flush)
 
     def store(
         self,
