@@ -2,6 +2,11 @@
 
 accept               record the row (`record`), keep the upload (embedded mode), queue
                      the message; the queue says no → the row and the upload are undone
+Recorder             embedded mode: `accept` for the uploads of many requests at once, their
+                     rows in one transaction (group commit), from one thread; SQLite has one
+                     writer at a time, and a row per request from several threads kept them
+                     waiting on each other in its busy handler (sleeps of 1 to 100 ms: 23 ms
+                     per row on average, 330 ms at p99, with 8 clients)
 requeue_unfinished   embedded mode, at start: every job accepted and not yet stored is
                      queued again from its row and its kept upload; a row from before the
                      start with no upload was cut off between the two (never answered 202):
@@ -12,8 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
@@ -41,19 +50,140 @@ def accept(
     """Record a job (`record`), then queue `message`; undone whole (`forget`) if the queue
     says no, so nothing is left half-accepted. The embedded mode also keeps the upload in
     the inbox until the job is stored."""
+    _record(resources, [id], [record])
+    _keep_and_queue(resources, stream, id, upload, message, forget)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One `accept` call handed to the `Recorder`, and where its answer goes."""
+
+    stream: str
+    id: str
+    upload: bytes
+    message: dict[str, bytes]
+    record: Callable[[Session], object]
+    forget: Callable[[Session], object]
+    answer: Future[None] = field(default_factory=Future)
+
+
+class Recorder:
+    """`accept` for many requests at once, on a thread of its own: the rows of every job
+    waiting (up to `batch`) in one transaction, then each upload kept and queued as
+    `accept` does. A batch the database refuses is accepted again one job at a time, so
+    each request gets its own answer (a 422 for the row at fault, a 503 when it is down)."""
+
+    def __init__(self, resources: Resources, batch: int = 64) -> None:
+        self.resources = resources
+        self.batch = batch
+        self._waiting: deque[_Job] = deque()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(
+        self,
+        stream: str,
+        id: str,
+        upload: bytes,
+        message: dict[str, bytes],
+        record: Callable[[Session], object],
+        forget: Callable[[Session], object],
+    ) -> Future[None]:
+        """`accept`'s arguments; done once the job is accepted, or with what refused it."""
+        job = _Job(stream, id, upload, message, record, forget)
+        with self._changed:
+            if self._closed:
+                raise Unavailable("the service is stopping")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="pixelmill-recorder", daemon=True
+                )
+                self._thread.start()
+            self._waiting.append(job)
+            self._changed.notify()
+        return job.answer
+
+    def close(self) -> None:
+        """Accept the jobs already submitted, then stop."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._waiting and not self._closed:
+                    self._changed.wait()
+                if not self._waiting:
+                    return
+                count = min(self.batch, len(self._waiting))
+                jobs = [self._waiting.popleft() for _ in range(count)]
+            self._accept(jobs)
+
+    def _accept(self, jobs: list[_Job]) -> None:
+        resources = self.resources
+        # a request that went away before its turn (its answer cancelled) is not accepted;
+        # once running, its answer can no longer be cancelled, and the job is done whole
+        jobs = [job for job in jobs if job.answer.set_running_or_notify_cancel()]
+        if not jobs:
+            return
+        try:
+            _record(resources, [job.id for job in jobs], [job.record for job in jobs])
+            recorded = True
+        except Exception:  # one at a time: the row at fault, or the outage, in each answer
+            recorded = False
+        for job in jobs:
+            given = (resources, job.stream, job.id, job.upload, job.message)
+            if recorded:
+                _answer(job.answer, _keep_and_queue, *given, job.forget)
+            else:
+                _answer(job.answer, accept, *given, job.record, job.forget)
+
+
+def _answer(answer: Future[None], fn: Callable[..., None], *args: Any) -> None:
+    """`fn(*args)`'s outcome in `answer`."""
+    try:
+        fn(*args)
+    except BaseException as exc:
+        answer.set_exception(exc)
+    else:
+        answer.set_result(None)
+
+
+def _record(
+    resources: Resources, ids: list[str], records: list[Callable[[Session], object]]
+) -> None:
+    """The rows of `ids`, in one transaction; the database's refusal as the API words it."""
     try:
         with resources.database.session() as session:
-            record(session)
+            for record in records:
+                record(session)
     except DataError as exc:  # the row itself: a retry would be refused again
-        log.warning("the database refused job %s: %s", id, exc.orig)
+        log.warning("the database refused job %s: %s", ", ".join(ids), exc.orig)
         raise InvalidParameter(
             "a field holds a value the database cannot store (a NUL character, or one too long)"
         ) from None
     except Unavailable:
         raise
     except Exception as exc:
-        log.warning("cannot record job %s: %s: %s", id, type(exc).__name__, exc)
+        log.warning("cannot record job %s: %s: %s", ", ".join(ids), type(exc).__name__, exc)
         raise Unavailable(f"database unavailable: {type(exc).__name__}") from None
+
+
+def _keep_and_queue(
+    resources: Resources,
+    stream: str,
+    id: str,
+    upload: bytes,
+    message: dict[str, bytes],
+    forget: Callable[[Session], object],
+) -> None:
+    """A recorded job's upload kept (embedded mode) and its message queued; its row and
+    upload undone if either fails."""
     try:
         inbox.keep(resources.inbox_dir, id, upload)
         _put(resources, stream, message)

@@ -2,9 +2,11 @@
 
 The embedded default (no Redis configured) runs every service as a thread of the API process
 on in-process queues; every upload is also kept in `<data dir>/inbox` until it is stored, and
-`start_requeue` queues again the jobs accepted before a restart. The service threads only
-take, hand over and write: their pixel work runs on the API's pools (`start_workers(pools=)`),
-in worker processes by default, so it does not take turns at one GIL with the event loop.
+`start_requeue` queues again the jobs accepted before a restart; its caption uploads are
+accepted by one `Recorder` thread, the rows of all those waiting in one transaction. The
+service threads only take, hand over and write: their pixel work runs on the API's pools
+(`start_workers(pools=)`), in worker processes by default, so it does not take turns at one
+GIL with the event loop.
 With Redis, `pixelmill worker ...` processes run the services, and `serve` runs them too only
 when `PIXELMILL_RUN_WORKERS` says so.
 """
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pixelmill.jobs.worker import Handler, run_worker
-from pixelmill.services.accept import requeue_unfinished
+from pixelmill.services.accept import Recorder, requeue_unfinished
 from pixelmill.services.registry import SERVICES, Service
 from pixelmill.services.resources import Resources
 
@@ -37,6 +39,13 @@ class Runtime(Resources):
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     handlers: list[Handler] = field(default_factory=list)
+    # embedded mode: the uploads' rows recorded together (`accept.Recorder`); None with Redis,
+    # whose durable puts are each request's own
+    recorder: Recorder | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.embedded:
+            self.recorder = Recorder(self)
 
     def start_workers(
         self, services: Sequence[Service] = SERVICES, *, pools: Pools | None = None
@@ -86,6 +95,8 @@ class Runtime(Resources):
 
     def close(self) -> None:
         """Stop taking work, finish the messages in hand, disconnect."""
+        if self.recorder is not None:  # the uploads already answered for, accepted first
+            self.recorder.close()
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=60)

@@ -112,16 +112,19 @@ async def accept(
 
     id, received_at = uuid.uuid4().hex, datetime.now(UTC)
     repository = runtime.repository
-    await asyncio.to_thread(
-        accept_job,
-        runtime,
+    job = (
         captions.INBOX,
         id,
         data,
         captions.accepted_message(id, data, description, received_at),
-        lambda session: repository.add(session, id, received_at, description),
+        # no flush: the rows recorded together are inserted in one statement at the commit
+        lambda session: repository.add(session, id, received_at, description, flush=False),
         lambda session: repository.delete(session, id),
     )
+    if runtime.recorder is not None:  # embedded: recorded with the other uploads waiting
+        await asyncio.wrap_future(runtime.recorder.submit(*job))
+    else:
+        await asyncio.to_thread(accept_job, runtime, *job)
     return Accepted(id=id, received_at=received_at)
 
 
