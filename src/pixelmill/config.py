@@ -31,9 +31,11 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from pixelmill.imaging.pipeline import MAX_STEPS
-
 MiB = 1024 * 1024
+# The engine's own bound (pixelmill.imaging.pipeline.MAX_STEPS, checked equal by the tests),
+# written out: importing the engine here would load NumPy and OpenCV before `pixelmill serve`
+# has started its forkserver, which imports them beside the API process (cold start).
+MAX_STEPS = 64
 ENV_PREFIX = "PIXELMILL_"
 README_MARKERS = ("<!-- settings:start -->", "<!-- settings:end -->")
 
