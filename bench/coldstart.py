@@ -5,7 +5,8 @@ For each execution design (`PIXELMILL_EXECUTION`), ``--runs`` times, interleaved
 * **start to healthy**: wall time from launching `python -m pixelmill serve` to the first
   200 of `/health` (polled every 10 ms), on a data dir of an earlier start (a restart: the
   database is at its newest migration) and, once per design, on a fresh one (the first start
-  ever: the database is created and migrated);
+  ever: the database is created and migrated); beside it, the CPU time the API process had
+  used by then (its own, not the forkserver's): on a shared machine the steadier figure;
 * **first request**: the first `POST /v1/transform` after healthy (the transform of
   `bench/thumbor_peer.py`) against the median of the 10 after it. A first request that pays
   for lazy imports or a pool's warm-up shows as a ratio above 1.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -52,8 +54,9 @@ AFTER = 10
 
 def start_to_healthy(
     command: list[str], env: dict[str, str], port: int, log: Path
-) -> tuple[float, subprocess.Popen[bytes]]:
-    """Seconds from launch to the first 200 of /health, and the running server."""
+) -> tuple[float, float | None, subprocess.Popen[bytes]]:
+    """Seconds from launch to the first 200 of /health, the CPU seconds the server's own
+    process had used by then (None where /proc is not), and the running server."""
     began = time.perf_counter()
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -70,10 +73,33 @@ def start_to_healthy(
                 raise RuntimeError(f"{command} exited: {log.read_text(errors='replace')[-2000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    return time.perf_counter() - began, process
+                    return time.perf_counter() - began, cpu_seconds(process.pid), process
             time.sleep(POLL_S)
     stop(process)
     raise RuntimeError(f"{command} was not healthy within 120 s")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` (not its children), from /proc: on a
+    shared machine a steadier figure than the wall time, which waits for other work."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def uncached_modules() -> tuple[int, int]:
+    """How many of pixelmill's modules have no bytecode cached next to them, of how many: with
+    PYTHONDONTWRITEBYTECODE set, a checkout's server compiles those at every start (an
+    installed wheel's were compiled when it was installed)."""
+    sources = list((ROOT / "src" / "pixelmill").rglob("*.py"))
+    missing = 0
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        if not cached.exists() or cached.stat().st_mtime < source.stat().st_mtime:
+            missing += 1
+    return missing, len(sources)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -124,6 +150,7 @@ def main() -> int:
 
     fresh: dict[str, float] = {}
     restart: dict[str, list[float]] = {design: [] for design in designs}
+    cpu: dict[str, list[float]] = {design: [] for design in designs}
     first: dict[str, list[float]] = {design: [] for design in designs}
     later: dict[str, list[float]] = {design: [] for design in designs}
     bare: list[float] = []
@@ -140,12 +167,16 @@ def main() -> int:
                     "PIXELMILL_LOG_LEVEL": "WARNING",
                 }
                 command = [sys.executable, "-m", "pixelmill", "serve"]
-                seconds, process = start_to_healthy(command, env, port, work / f"{design}.log")
+                seconds, used, process = start_to_healthy(
+                    command, env, port, work / f"{design}.log"
+                )
                 try:
                     if run == 0:
                         fresh[design] = seconds
                     else:
                         restart[design].append(seconds)
+                        if used is not None:
+                            cpu[design].append(used)
                         ms, median = first_requests(port, body, content_type)
                         first[design].append(ms)
                         later[design].append(median)
@@ -158,21 +189,30 @@ def main() -> int:
                     *(sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR)),
                     *("bare_fastapi:app", "--port", str(port), "--log-level", "warning"),
                 ]
-                seconds, process = start_to_healthy(command, {}, port, work / "bare.log")
+                seconds, _, process = start_to_healthy(command, {}, port, work / "bare.log")
                 stop(process)
                 bare.append(seconds)
 
     print()
     print(
-        f"{'design':<12}{'first start s':>14}{'restart s (min-max)':>24}{'first ms':>10}"
-        f"{'next ms':>9}"
+        f"{'design':<12}{'first start s':>14}{'restart s (min-max)':>24}"
+        f"{'API CPU s (min-max)':>24}{'first ms':>10}{'next ms':>9}"
     )
     for design in designs:
+        cpu_text = spread(cpu[design], "s") if cpu[design] else "-"
         print(
-            f"{design:<12}{fresh[design]:>14.2f}{spread(restart[design], 's'):>24}"
+            f"{design:<12}{fresh[design]:>14.2f}{spread(restart[design], 's'):>24}{cpu_text:>24}"
             f"{statistics.median(first[design]):>10.1f}{statistics.median(later[design]):>9.1f}"
         )
     print(f"{'bare FastAPI':<12}{'':>14}{spread(bare, 's'):>24}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    missing, modules = uncached_modules()
+    if sys.flags.dont_write_bytecode and missing:
+        print(
+            f"note: PYTHONDONTWRITEBYTECODE is set and {missing} of pixelmill's {modules} "
+            "modules have no fresh bytecode cache: every start above compiled them (~0.1 s "
+            "of CPU that a server installed from the wheel does not spend)"
+        )
     print()
     for design in designs:
         default = design == DEFAULT
@@ -181,7 +221,8 @@ def main() -> int:
             Row(
                 "coldstart",
                 f"`pixelmill serve` start to healthy /health, {name} / goal 1.5 s",
-                f"{spread(restart[design], 's')}; first start ever {fresh[design]:.2f} s",
+                f"{spread(restart[design], 's')}; first start ever {fresh[design]:.2f} s"
+                + (f"; API process CPU {spread(cpu[design], 's')}" if cpu[design] else ""),
                 f"goal {GOAL_START_S} s; bare FastAPI app {spread(bare, 's')}",
                 statistics.median(restart[design]) / GOAL_START_S,
                 "<=" if default else "",
