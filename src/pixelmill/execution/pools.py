@@ -46,6 +46,7 @@ import logging
 import math
 import multiprocessing
 import os
+import select
 import signal
 import threading
 import time
@@ -80,8 +81,13 @@ _admitted: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextV
     "pixelmill_admitted", default=None
 )
 # What the forkserver imports once for every worker process: the jobs' modules, so that no
-# worker imports them at its first job (unpickling `pipeline.transform` imports the engine).
-PRELOAD = ["pixelmill.execution.tasks", "pixelmill.execution.pipeline"]
+# worker imports them at its first job (unpickling `pipeline.transform` imports the engine),
+# and the module that makes it and its workers ignore SIGTERM (the server's to handle).
+PRELOAD = [
+    "pixelmill.execution.forkserver_signals",
+    "pixelmill.execution.tasks",
+    "pixelmill.execution.pipeline",
+]
 # How often a request's task looks whether its client is still there.
 DISCONNECT_POLL_SECONDS = 0.25
 
@@ -368,7 +374,10 @@ class Pools:
             self.worker_processes,
             mp_context=self._context,
             initializer=_init_worker,
-            initargs=(self.threads, self._tokens, self._deadlines, self.trim_seconds, self.arenas),
+            initargs=(
+                *(self.threads, self._tokens, self._deadlines, self.trim_seconds, self.arenas),
+                os.getpid(),
+            ),
         )
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
@@ -378,15 +387,31 @@ class Pools:
             log.error("a worker process died; starting a new process pool")
             self._executor = self._new_executor()
             self.restarts += 1
+        # Its other workers ignore the SIGTERM concurrent.futures ends a broken pool with
+        # (forkserver_signals), and one still busy would keep that pool's thread waiting on
+        # it: they are killed (their requests were answered 503 with the crashed one's).
+        processes = list((getattr(broken, "_processes", None) or {}).values())
         broken.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with suppress(OSError, ValueError):  # ended already
+                process.kill()
 
 
 def _init_worker(
-    threads: int, tokens: Any, deadlines: Any, trim_seconds: float | None, arenas: int | None
+    threads: int,
+    tokens: Any,
+    deadlines: Any,
+    trim_seconds: float | None,
+    arenas: int | None,
+    server: int,
 ) -> None:
     global _band_threads, _band_count, _tokens, _deadlines, _trim
     _tokens, _deadlines = tokens, deadlines
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
+    # Ctrl+C and a SIGTERM sent to the whole group are the server's to handle: it finishes
+    # the jobs in hand, then shuts the pool down (forkserver_signals)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _end_with(server)
     import cv2
 
     keep_freed_buffers()
@@ -398,6 +423,25 @@ def _init_worker(
     cv2.setNumThreads(1)  # parallelism comes from our bands, not from OpenCV's own threads
     _band_threads = ThreadPoolExecutor(threads, thread_name_prefix="pixelmill-band")
     _band_count = threads
+
+
+def _end_with(server: int) -> None:
+    """End this worker process when the process that owns the pool ends, however it ends (a
+    kill -9 too): a worker waits for jobs forever otherwise, and the forkserver stays while
+    any worker does. Linux's pidfd says when; elsewhere nothing is watched."""
+    try:
+        ended = os.pidfd_open(server)
+    except (AttributeError, OSError):  # not Linux 5.3+, or the server is gone already
+        with suppress(OSError):
+            os.kill(server, 0)
+            return
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([ended], [], [])  # readable once the server has ended
+        os._exit(1)
+
+    threading.Thread(target=watch, name="pixelmill-server-watch", daemon=True).start()
 
 
 def _with_work(work: tuple[int, int] | None, fn: Callable[..., T], *args: Any) -> T:
