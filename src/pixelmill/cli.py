@@ -101,9 +101,9 @@ def _serve(args: argparse.Namespace) -> int:
         print("pixelmill: --workers must be at least 1", file=sys.stderr)
         return 2
     if args.workers == 1:
-        # No cyclic collections while the app is imported and built: the heap only grows
-        # then (200,000 objects, under a thousand of them garbage), and collecting it over
-        # and over was about a tenth of the start's CPU. Frozen once built (below).
+        # No cyclic collections while the app is imported, built and warmed up: the heap
+        # only grows then (200,000 objects, under a thousand of them garbage), and collecting
+        # it over and over was about a tenth of the start's CPU. Frozen once started (below).
         gc.disable()
         start_forkserver(settings.execution)  # its imports beside the API process's
 
@@ -121,11 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
         "ws_per_message_deflate": False,
     }
     if args.workers == 1:
-        app = create_app(settings)
-        # What is imported and built by now lives as long as the process: later collections
-        # leave it out (gc.freeze), instead of a first one that walks all of it.
-        gc.freeze()
-        gc.enable()
+        app = create_app(settings, started=_collect_from_now_on)
         if settings.drain_seconds > 0:
             _draining_server(app, settings.drain_seconds, server_options).run()
         else:
@@ -151,6 +147,16 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["PIXELMILL_PROCESS_WORKERS"] = str(share)
     uvicorn.run("pixelmill.api:create_app", factory=True, workers=args.workers, **server_options)
     return 0
+
+
+def _collect_from_now_on() -> None:
+    """Cyclic garbage collection back on once the server has started: what was imported,
+    built and warmed up by then lives as long as the process, so later collections leave it
+    out (gc.freeze) instead of a first one walking all of it."""
+    import gc
+
+    gc.freeze()
+    gc.enable()
 
 
 def _draining_server(app: Any, drain_seconds: float, options: dict[str, Any]) -> Any:

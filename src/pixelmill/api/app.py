@@ -59,8 +59,11 @@ OCR on one engine of pure image operations. Errors are JSON `{"detail": ...}`.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application; pools start with it and stop with it."""
+def create_app(
+    settings: Settings | None = None, *, started: Callable[[], None] | None = None
+) -> FastAPI:
+    """Build the application; pools start with it and stop with it. `started` is called once
+    they have started and been warmed, before the first request is served."""
     settings = settings or Settings()
     setup_logging(settings)
     keep_freed_buffers()  # every API process: uploads, results and the embedded services
@@ -104,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pump = asyncio.create_task(
                 hub.pump(runtime.broadcaster, FACES_CHANNEL, with_images(settings.url_key_list))
             )
+            if started is not None:
+                started()
             try:
                 yield
             finally:
