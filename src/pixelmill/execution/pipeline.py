@@ -18,10 +18,10 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pixelmill.config import Settings
 from pixelmill.errors import InvalidParameter, Stopped
 from pixelmill.execution.pools import Pools, still_wanted
 from pixelmill.imaging import animation, codec, pipeline
@@ -31,6 +31,9 @@ from pixelmill.imaging.ops.output import Output
 from pixelmill.imaging.pipeline import Step
 from pixelmill.imaging.registry import FIRST_FRAME_ONLY
 from pixelmill.storage.files import write_atomically
+
+if TYPE_CHECKING:  # not at run time: the forkserver imports this module, and needs no settings
+    from pixelmill.config import Settings
 
 MAX_ANIMATION_PIXELS = 100_000_000  # the setting's default
 
