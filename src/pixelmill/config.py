@@ -306,8 +306,13 @@ class Settings(BaseSettings):
         "for every other decoder (HEIC, AVIF, TIFF, GIF, animations). docs/performance.md "
         "compares them.",
     )
-    isolated_workers: int = Field(
-        1, ge=1, description="Worker processes for the isolated decoders of `hybrid` execution."
+    isolated_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Worker processes for the isolated decoders of `hybrid` execution (and "
+        "the embedded captioner's and faces' pixel work); each starts when work first needs "
+        "it.",
+        json_schema_extra={"unset": "CPUs available"},
     )
     memory_trim_seconds: float | None = Field(
         1.0,
