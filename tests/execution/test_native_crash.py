@@ -41,6 +41,37 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def post_heavy(url: str, tiff: bytes, answer: list[httpx.Response]) -> threading.Thread:
+    """POST seconds of work on `tiff` to /v1/transform on a thread; its response in `answer`."""
+    request = threading.Thread(
+        target=lambda: answer.append(
+            httpx.post(
+                f"{url}/v1/transform",
+                files={"file": ("big.tiff", tiff)},
+                data={"ops": HEAVY, "format": "png"},
+                timeout=120,
+            )
+        )
+    )
+    request.start()
+    return request
+
+
+def busy_workers(
+    server: int, request: threading.Thread, before: dict[int, int] | None = None
+) -> list[int]:
+    """The worker processes, once one of them (hybrid starts its first one for this request)
+    has spent CPU on `request` since `before` (CPU ticks by pid): in the middle of it."""
+    deadline = time.monotonic() + 60
+    while True:
+        workers = _workers(server)
+        if any(_cpu_ticks(pid) - (before or {}).get(pid, 0) >= 20 for pid in workers):
+            return workers
+        assert time.monotonic() < deadline, "no worker process started on the request"
+        assert request.is_alive(), "the request ended before a worker took it"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("execution", ["processes", "hybrid"])
 def test_segfault_in_a_worker_is_a_503_and_the_server_goes_on(
     tmp_path: Path, execution: str
@@ -52,27 +83,8 @@ def test_segfault_in_a_worker_is_a_503_and_the_server_goes_on(
         server = int(health.headers["x-pixelmill-process"].rsplit(":", 1)[1])
         before = {pid: _cpu_ticks(pid) for pid in _workers(server)}
         answer: list[httpx.Response] = []
-        request = threading.Thread(
-            target=lambda: answer.append(
-                httpx.post(
-                    f"{url}/v1/transform",
-                    files={"file": ("big.tiff", tiff)},
-                    data={"ops": HEAVY, "format": "png"},
-                    timeout=120,
-                )
-            )
-        )
-        request.start()
-        # in the middle of the request: once a worker (hybrid starts its first one for this
-        # request) has spent CPU on it
-        deadline = time.monotonic() + 60
-        while True:
-            workers = _workers(server)
-            if any(_cpu_ticks(pid) - before.get(pid, 0) >= 20 for pid in workers):
-                break
-            assert time.monotonic() < deadline, "no worker process started on the request"
-            assert request.is_alive(), answer[0].text if answer else "no answer"
-            time.sleep(0.05)
+        request = post_heavy(url, tiff, answer)
+        workers = busy_workers(server, request, before)
         for pid in workers:  # the real signal, from outside, as a decoder's bug would raise
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGSEGV)

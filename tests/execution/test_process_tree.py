@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import cv2
 import httpx
 import numpy as np
 
-from tests.execution.test_native_crash import HEAVY, _cpu_ticks, _workers
+from tests.execution.test_native_crash import _workers, busy_workers, post_heavy
 from tests.images import encode, photo
 from tests.processes import parents
 from tests.server import running_server
@@ -59,34 +58,6 @@ def _gone_within(pids: set[int], seconds: float) -> set[int]:
     return _alive(pids)
 
 
-def _busy_worker(server: int, request: threading.Thread) -> list[int]:
-    """Wait until a worker process has spent CPU on the request; the workers."""
-    deadline = time.monotonic() + 60
-    while True:
-        workers = _workers(server)
-        if any(_cpu_ticks(pid) >= 20 for pid in workers):
-            return workers
-        assert time.monotonic() < deadline, "no worker process started on the request"
-        assert request.is_alive(), "the request ended before a worker took it"
-        time.sleep(0.05)
-
-
-def _post_heavy(url: str, answer: list[httpx.Response]) -> threading.Thread:
-    tiff = encode(photo(1000, 1000, seed=9), ".tiff")
-    request = threading.Thread(
-        target=lambda: answer.append(
-            httpx.post(
-                f"{url}/v1/transform",
-                files={"file": ("big.tiff", tiff)},
-                data={"ops": HEAVY, "format": "png"},
-                timeout=120,
-            )
-        )
-    )
-    request.start()
-    return request
-
-
 def test_sigterm_to_every_process_finishes_the_request_in_a_worker_then_all_end(
     tmp_path: Path,
 ) -> None:
@@ -95,8 +66,8 @@ def test_sigterm_to_every_process_finishes_the_request_in_a_worker_then_all_end(
         health = httpx.get(f"{url}/health")
         server = int(health.headers["x-pixelmill-process"].rsplit(":", 1)[1])
         answer: list[httpx.Response] = []
-        request = _post_heavy(url, answer)
-        workers = _busy_worker(server, request)
+        request = post_heavy(url, encode(photo(1000, 1000, seed=9), ".tiff"), answer)
+        workers = busy_workers(server, request)
         everyone = _tree(server)
         assert set(workers) <= everyone and len(everyone) >= 3  # server, forkserver, worker
         for pid in everyone:  # as a service manager stops a cgroup: all at once

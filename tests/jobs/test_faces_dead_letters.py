@@ -10,7 +10,6 @@ bad deploy), so every delivery fails until the setting is fixed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -19,13 +18,12 @@ import pytest
 
 from pixelmill.config import Settings
 from pixelmill.jobs import run_worker
-from pixelmill.services import dead_letters, faces
-from pixelmill.services.accept import accept
+from pixelmill.services import dead_letters
 from pixelmill.services.registry import FACES
 from pixelmill.services.runtime import Runtime
 from pixelmill.storage.models import Status
-from tests.images import encode, photo
 from tests.redis_server import SHARED_REDIS_URL
+from tests.services.accepting import accept_faces
 
 MAX_DELIVERIES = 2
 OpenRuntime = Callable[..., Runtime]
@@ -56,25 +54,6 @@ def open_runtime(
     yield open_
     for runtime in opened:
         runtime.close()
-
-
-def accept_faces(runtime: Runtime, count: int) -> list[str]:
-    """COUNT uploads accepted as the API accepts them: a queued row each, and a message."""
-    ids = []
-    repository = runtime.face_repository
-    for i in range(count):
-        id, now, data = f"f{i:031x}", datetime.now(UTC), encode(photo(120, 90, seed=i), ".jpg")
-        accept(
-            runtime,
-            faces.INBOX,
-            id,
-            data,
-            faces.accepted_message(id, data, f"photo {i}.jpg", now),
-            lambda s, id=id, now=now, i=i: repository.add(s, id, now, f"photo {i}.jpg", "jpeg"),
-            lambda s, id=id: repository.delete(s, id),
-        )
-        ids.append(id)
-    return ids
 
 
 def work(runtime: Runtime) -> None:
