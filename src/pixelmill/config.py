@@ -312,7 +312,7 @@ class Settings(BaseSettings):
         description="Worker processes for the isolated decoders of `hybrid` execution (and "
         "the embedded captioner's and faces' pixel work); each starts when work first needs "
         "it.",
-        json_schema_extra={"unset": "CPUs available"},
+        json_schema_extra={"unset": "`process_workers`, else the CPUs available"},
     )
     memory_trim_seconds: float | None = Field(
         1.0,

@@ -76,7 +76,7 @@ def create_app(
         max_in_flight=settings.max_in_flight,
         timeout=settings.processing_timeout_seconds,
         execution=settings.execution,
-        isolated=settings.isolated_workers or cpus,
+        isolated=settings.isolated_workers or settings.process_workers or cpus,
         trim_seconds=settings.memory_trim_seconds,
         arenas=settings.malloc_arenas,
     )
