@@ -35,7 +35,10 @@ def app(
     overrides: dict[str, Any] = {
         "caption_font": str(tmp_path / "font.ttf"),
         "max_deliveries": 2,
-        "claim_idle_ms": 100,
+        # Only a job held this long is taken over by another consumer (one more delivery):
+        # long enough that a loaded machine's slow job is not, since the letters' delivery
+        # counts are asserted. Embedded retries are immediate; on Redis they wait this long.
+        "claim_idle_ms": 5000,
         "api_keys": KEY,
         "process_workers": 1,
         "thread_workers": 1,
@@ -45,6 +48,7 @@ def app(
             "redis_url": SHARED_REDIS_URL,
             "redis_prefix": request.getfixturevalue("redis_prefix"),
             "run_workers": True,
+            "claim_idle_ms": 500,
         }
     with TestClient(create_app(make_settings(**overrides)), headers=AUTH) as client:
         yield client
