@@ -18,23 +18,21 @@ failure notice (`error`) down the line so that the row says `failed` instead of 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pixelmill.errors import InvalidParameter, Unavailable
+from pixelmill.errors import InvalidParameter
 from pixelmill.imaging import codec
 from pixelmill.imaging.ops.caption import MAX_PADDING, CaptionParams, caption_sizes
 from pixelmill.jobs.queue import JobQueue, Message
 from pixelmill.services import inbox
 from pixelmill.services.pixels import CAPTION_OUTPUT, Captioned, PixelWork, caption_jpeg
 from pixelmill.services.registry import CAPTIONER, STORER
-from pixelmill.storage.blobs import BlobStore
+from pixelmill.storage.blobs import BlobStore, put_many
 from pixelmill.storage.db import Database
-from pixelmill.storage.files import write_atomically
 from pixelmill.storage.repository import CaptionRepository
 
 if TYPE_CHECKING:
@@ -160,8 +158,10 @@ class Storer:
 
     def many(self, messages: Sequence[Message]) -> None:
         """Write every captioned image, then every row in one transaction."""
-        images = {_key(m): m.fields["image"] for m in messages if "error" not in m.fields}
-        _put_durably(self.blobs, images, "image/jpeg")
+        images = {
+            _key(m): (m.fields["image"], "image/jpeg") for m in messages if "error" not in m.fields
+        }
+        put_many(self.blobs, images)
         with self.database.session() as session:
             stored = []
             for message in messages:
@@ -175,35 +175,6 @@ class Storer:
             self.repository.store_many(session, stored)  # one statement for the batch
         for message in messages:
             inbox.forget(self.inbox_dir, message.fields["id"].decode())
-
-
-def _put_durably(blobs: BlobStore, images: dict[str, bytes], content_type: str) -> None:
-    """`blobs.put` of every image, each on disk for good before this returns, as `put`
-    makes it. In a local folder, the files are written first and made durable after, each
-    with its own fsync and each folder with one: `put` fsyncs the file and its folder for
-    every image, two journal commits each, the storer's largest cost in the embedded
-    server (0.85 ms of kernel CPU per caption); after the first commit of a batch, the other
-    files' fsyncs find their data already written."""
-    if len(images) <= 1 or blobs.local_path(next(iter(images))) is None:  # one, or S3
-        for key, data in images.items():
-            blobs.put(key, data, content_type)
-        return
-    paths = []
-    try:
-        for key, data in images.items():
-            path = blobs.local_path(key)
-            assert path is not None
-            write_atomically(path, data)
-            paths.append(path)
-        for path in [*paths, *{path.parent for path in paths}]:
-            descriptor = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise Unavailable(f"storage unavailable: cannot write captions ({reason})") from exc
 
 
 def _row(message: Message) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from pixelmill.jobs.queue import Message
 from pixelmill.services import inbox
 from pixelmill.services.pixels import Boxed, PixelWork, box_faces
 from pixelmill.services.registry import FACES
-from pixelmill.storage.blobs import BlobStore
+from pixelmill.storage.blobs import BlobStore, put_many
 from pixelmill.storage.db import Database
 from pixelmill.storage.repository import FaceRepository
 
@@ -116,8 +116,7 @@ class FaceService:
 
     def _store(self, messages: Sequence[Message], results: Sequence[Boxed]) -> None:
         done = list(zip(messages, results, strict=True))
-        for message, boxed in done:
-            self.blobs.put(_key(message, boxed), boxed.encoded, boxed.media_type)
+        put_many(self.blobs, {_key(m, b): (b.encoded, b.media_type) for m, b in done})
         with self.database.session() as session:  # one statement for the batch
             changed = self.repository.store_many(session, [self._row(m, b) for m, b in done])
         for message, _ in done:
