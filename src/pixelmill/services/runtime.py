@@ -2,7 +2,7 @@
 
 The embedded default (no Redis configured) runs every service as a thread of the API process
 on in-process queues; every upload is also kept in `<data dir>/inbox` until it is stored, and
-`start_requeue` queues again the jobs accepted before a restart; its caption uploads are
+`start_requeue` queues again the jobs accepted before a restart; its uploads (captions, faces) are
 accepted by one `Recorder` thread, the rows of all those waiting in one transaction. The
 service threads only take, hand over and write: their pixel work runs on the API's pools
 (`start_workers(pools=)`), in worker processes by default, so it does not take turns at one
@@ -13,20 +13,23 @@ when `PIXELMILL_RUN_WORKERS` says so.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pixelmill.jobs.worker import Handler, run_worker
-from pixelmill.services.accept import Recorder, requeue_unfinished
+from pixelmill.services.accept import Recorder, accept, requeue_unfinished
 from pixelmill.services.registry import SERVICES, Service
 from pixelmill.services.resources import Resources
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from pixelmill.execution.pools import Pools
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,24 @@ class Runtime(Resources):
     def __post_init__(self) -> None:
         if self.embedded:
             self.recorder = Recorder(self)
+
+    async def accept(
+        self,
+        stream: str,
+        id: str,
+        upload: bytes,
+        message: dict[str, bytes],
+        record: Callable[[Session], object],
+        forget: Callable[[Session], object],
+    ) -> None:
+        """`accept.accept` for a request, off the event loop: in embedded mode by the
+        `Recorder`, with the other uploads waiting (give it rows added without a flush);
+        with Redis on a thread of its own."""
+        job = (stream, id, upload, message, record, forget)
+        if self.recorder is not None:
+            await asyncio.wrap_future(self.recorder.submit(*job))
+        else:
+            await asyncio.to_thread(accept, self, *job)
 
     def start_workers(
         self, services: Sequence[Service] = SERVICES, *, pools: Pools | None = None

@@ -259,8 +259,11 @@ class FaceRepository(_JobRepository[FaceImage]):
         created_at: datetime,
         filename: str | None,
         format: str | None,
+        *,
+        flush: bool = True,
     ) -> FaceImage:
-        """Record an uploaded image as queued; a duplicate id raises IntegrityError."""
+        """Record an uploaded image as queued; a duplicate id raises IntegrityError, at once
+        or (`flush=False`) at the commit."""
         image = FaceImage(
             id=id,
             status=Status.QUEUED.value,
@@ -269,7 +272,7 @@ class FaceRepository(_JobRepository[FaceImage]):
             format=format,
             updated_at=utcnow(),
         )
-        return self._add(session, image)
+        return self._add(session, image, flush)
 
     def store(
         self,

@@ -18,7 +18,6 @@ from pixelmill.api.uploads import is_control, read_image
 from pixelmill.delivery import signing
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.services import captions
-from pixelmill.services.accept import accept as accept_job
 from pixelmill.storage.models import Status
 
 router = APIRouter(prefix="/api/images", tags=["captions"])
@@ -112,7 +111,7 @@ async def accept(
 
     id, received_at = uuid.uuid4().hex, datetime.now(UTC)
     repository = runtime.repository
-    job = (
+    await runtime.accept(
         captions.INBOX,
         id,
         data,
@@ -121,10 +120,6 @@ async def accept(
         lambda session: repository.add(session, id, received_at, description, flush=False),
         lambda session: repository.delete(session, id),
     )
-    if runtime.recorder is not None:  # embedded: recorded with the other uploads waiting
-        await asyncio.wrap_future(runtime.recorder.submit(*job))
-    else:
-        await asyncio.to_thread(accept_job, runtime, *job)
     return Accepted(id=id, received_at=received_at)
 
 

@@ -28,7 +28,6 @@ from pixelmill.errors import NotFound
 from pixelmill.events.hub import Hub
 from pixelmill.imaging import codec
 from pixelmill.services import faces
-from pixelmill.services.accept import accept as accept_job
 from pixelmill.services.runtime import Runtime
 from pixelmill.storage.models import Status
 
@@ -109,14 +108,14 @@ async def accept(
     id, created_at = uuid.uuid4().hex, datetime.now(UTC)
     filename = client_filename(upload)
     repository = runtime.face_repository
-    await asyncio.to_thread(
-        accept_job,
-        runtime,
+    fmt = info.format.lower()
+    await runtime.accept(
         faces.INBOX,
         id,
         data,
         faces.accepted_message(id, data, filename, created_at),
-        lambda session: repository.add(session, id, created_at, filename, info.format.lower()),
+        # no flush: the rows recorded together are inserted in one statement at the commit
+        lambda session: repository.add(session, id, created_at, filename, fmt, flush=False),
         lambda session: repository.delete(session, id),
     )
     url = faces.image_url(id)
