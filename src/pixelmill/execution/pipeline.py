@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -312,29 +312,19 @@ async def run_upload(
     """Check one upload, run the chain in a worker; the output chosen (from the request's
     `accept` for format=auto) and the results."""
     asked_by = "the request's format and quality fields"
-    if not pools.runs_in_process(isolate=False):
-        # On threads, the check and the transform are one job, one hop off the event loop:
-        # an input safe beside the server is done in it; any other goes on to a worker process.
-        here = not pools.runs_in_process(isolate=True)
-        item, out, results = await pools.run(
-            _upload_here,
-            name,
-            data,
-            steps,
-            limits,
-            fmt,
-            quality,
-            asked_by,
-            accept,
-            here,
-            isolate=False,
-        )
-        if results is not None:
-            return out, results
+    args = (name, data, steps, limits, fmt, quality, asked_by, accept)
+    if pools.runs_in_process(isolate=False):
+        # "processes": the header (ICC profile, a GIF's frames) and the plan off the event
+        # loop, every transform in a worker process
+        item, out, results = await pools.run_local(_upload_here, *args, "none")
     else:
-        # the header (ICC profile, a GIF's frames) and the plan: off the event loop
-        item = await pools.run_local(check, name, data, steps, limits)
-        out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels, accept)
+        # on threads the check and the transform are one job, one hop off the event loop: an
+        # input safe beside the server is done in it; any other goes on to a worker process
+        everything = not pools.runs_in_process(isolate=True)
+        here = "all" if everything else "plain"
+        item, out, results = await pools.run(_upload_here, *args, here, isolate=False)
+    if results is not None:
+        return out, results
     results = await pools.run(
         transform, item, steps, out, limits.png_compression, isolate=isolated(item.info)
     )
@@ -350,12 +340,13 @@ def _upload_here(
     quality: int | None,
     asked_by: str,
     accept: str | None,
-    everything: bool,
+    transform_here: Literal["none", "plain", "all"],
 ) -> tuple[Checked, Output, list[bytes] | None]:
-    """On a job thread: check and choose, then transform if the input may be decoded here
-    (`everything`: any input may); None for results that are a worker process's to make."""
+    """Check and choose, then transform here when `transform_here` lets this input be
+    decoded here ("plain": one `isolated` does not keep apart); None for results that are a
+    worker process's to make."""
     item = check(name, data, steps, limits)
     out = choose(item, steps, fmt, quality, asked_by, limits.max_animation_pixels, accept)
-    if everything or not isolated(item.info):
+    if transform_here == "all" or (transform_here == "plain" and not isolated(item.info)):
         return item, out, transform(item, steps, out, limits.png_compression)
     return item, out, None
