@@ -15,6 +15,10 @@ server users would pick instead, on the same 1920x1080 JPEG.
   one thread (``cv2.setNumThreads(1)``): decode the JPEG at half size straight to gray
   (``IMREAD_REDUCED_GRAYSCALE_2``: libjpeg-turbo's DCT scaling), blur it 5x5, encode it at
   quality 85, with the same libjpeg-turbo build pixelmill decodes and encodes with (OpenCV's).
+* the floor behind HTTP (`bench/floor_http.py`): the floor's work and nothing else behind a
+  raw ASGI app under uvicorn, as pixelmill is served: the least a Python HTTP server doing
+  this work can take. Its figures against the floor have no goal; they say how much of the
+  gap to the floor is HTTP's, and pixelmill's against it how much is pixelmill's own.
 
 Both answers are checked: a 960x540 JPEG, gray (channels within a few levels), and the two
 within a few levels of each other on average. Measured, interleaved so that load from other
@@ -75,6 +79,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import procs  # noqa: E402
 from bench.collage import make_photo  # noqa: E402
+from bench.floor_http import codec_floor  # noqa: E402
 from bench.procs import process_tree  # noqa: E402
 from bench.report import Row, record, skipped  # noqa: E402
 from tests.server import free_port  # noqa: E402
@@ -90,6 +95,7 @@ OPS = "resize=0.5,grayscale,blur=5"
 THUMBOR_PATH = f"/unsafe/{OUT_WIDTH}x{OUT_HEIGHT}/filters:grayscale():blur(2,1.1):quality(85)/"
 CLIENTS = 8
 BARE = "bare FastAPI app"
+FLOOR_HTTP = "floor behind HTTP"
 SAMPLE_EVERY_S = 0.05
 GOAL_RPS = 3.0  # pixelmill's req/s over thumbor's
 GOAL_FLOOR_LATENCY = 1.2  # pixelmill's single request over the floor's
@@ -418,20 +424,6 @@ def check(name: str, data: bytes) -> tuple[str, bool, np.ndarray]:
 # --------------------------------------------------------------------------- the floor
 
 
-def codec_floor(jpeg: bytes) -> bytes:
-    """Decode at half size straight to gray, blur 5x5, encode at 85: what any server must do
-    for this request, with the libjpeg-turbo pixelmill uses (OpenCV's)."""
-    gray = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_2)
-    if gray is None:
-        raise RuntimeError("JPEG decoding failed")
-    ok, encoded = cv2.imencode(
-        ".jpg", cv2.GaussianBlur(gray, (5, 5), 0), [cv2.IMWRITE_JPEG_QUALITY, 85]
-    )
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return encoded.tobytes()
-
-
 def floor_loop(jpeg: bytes, start_at: float, seconds: float) -> tuple[float, float]:
     """In a floor process: the floor's work back to back from `start_at` (epoch) for
     `seconds`; how many per second this process did, and its CPU ms for each."""
@@ -654,6 +646,12 @@ def main() -> int:
         # no goal: the floor with HTTP, the least a FastAPI server doing this work can take
         "/v1/transform single-request median, pixelmill / (codec floor + a bare FastAPI "
         "app's request)",
+        # no goal: how much of the gap to the floor is HTTP's (bench/floor_http.py) ...
+        "/v1/transform single-request median, the floor behind HTTP / codec floor",
+        "/v1/transform req/s, 8 clients, the floor behind HTTP / codec floor on all CPUs",
+        # ... and how much is pixelmill's own
+        "/v1/transform single-request median, pixelmill / the floor behind HTTP",
+        "/v1/transform req/s, 8 clients, pixelmill / the floor behind HTTP",
     ]
     thumbor_figures = figures[:4]
     venv: Path | None = None
@@ -705,6 +703,16 @@ def main() -> int:
             "/health",
             work / "bare.log",
         )
+        floor_http = Server(
+            FLOOR_HTTP,
+            [
+                *(sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "floor_http:app"),
+                *("--host", "127.0.0.1", "--log-level", "warning"),
+            ],
+            {},
+            "/health",
+            work / "floor_http.log",
+        )
         conf = thumbor_conf(work, images)
         servers = [pixelmill]
         for processes in sorted({1, args.thumbor_processes} - {0}) if venv else []:
@@ -716,7 +724,7 @@ def main() -> int:
             servers.append(
                 Server(name, command, {}, "/healthcheck", work / f"thumbor-{processes}.log")
             )
-        servers.append(bare)
+        servers += [bare, floor_http]
         with contextlib.ExitStack() as stack:
             for server in servers:
                 server.port = free_port()
@@ -727,19 +735,19 @@ def main() -> int:
                 try:
                     stack.enter_context(running(server))
                 except Unavailable as error:
-                    if server in (pixelmill, bare):
+                    if server in (pixelmill, bare, floor_http):
                         raise
                     print(f"thumbor benchmark skipped: thumbor did not start: {error}")
                     for figure in figures:
                         skipped(bench, figure, "thumbor did not start")
                     return 0
-            sends = {s.name: pixelmill_request(s, jpeg) for s in (pixelmill, bare)}
-            thumbors = [s for s in servers if s not in (pixelmill, bare)]
+            sends = {s.name: pixelmill_request(s, jpeg) for s in (pixelmill, bare, floor_http)}
+            thumbors = [s for s in servers if s not in (pixelmill, bare, floor_http)]
             for server in thumbors:
                 sends[server.name] = thumbor_request(server)
 
             client = Client()
-            outputs = {s.name: sends[s.name](client) for s in (pixelmill, *thumbors)}
+            outputs = {s.name: sends[s.name](client) for s in (pixelmill, floor_http, *thumbors)}
             client.close()
             checks, grays = [], {}
             for name, data in outputs.items():
@@ -833,6 +841,35 @@ def main() -> int:
             ours_ms / (floor_ms + bare_ms),
         )
     )
+    http_ms = statistics.median(results.latency[FLOOR_HTTP])
+    http_rps = statistics.median(results.rps[FLOOR_HTTP])
+    for figure, ours, reference, ratio in [
+        (
+            figures[8],
+            f"{spread(results.latency[FLOOR_HTTP])} ms",
+            f"floor: {spread(results.latency[FLOOR])} ms",
+            http_ms / floor_ms,
+        ),
+        (
+            figures[9],
+            f"{spread(results.rps[FLOOR_HTTP])} req/s",
+            f"floor in {cpus} processes: {spread(results.rps[FLOOR])}/s",
+            http_rps / floor_rps,
+        ),
+        (
+            figures[10],
+            f"{spread(results.latency['pixelmill'])} ms",
+            f"{FLOOR_HTTP}: {spread(results.latency[FLOOR_HTTP])} ms",
+            ours_ms / http_ms,
+        ),
+        (
+            figures[11],
+            f"{spread(results.rps['pixelmill'])} req/s",
+            f"{FLOOR_HTTP}: {spread(results.rps[FLOOR_HTTP])} req/s",
+            ours_rps / http_rps,
+        ),
+    ]:
+        record(Row(bench, figure, ours, reference, ratio))
     for server in thumbors[1:]:
         record(
             Row(
