@@ -259,7 +259,17 @@ class Pools:
         )
         self._tokens[slot] = token
         admitted = _admitted.set((slot, token))
-        watcher = asyncio.create_task(self._watch(disconnected, slot)) if disconnected else None
+        # the client is first asked after one poll interval: most requests are done by then,
+        # and asking (Starlette's is_disconnected) costs more than a timer
+        watching: list[asyncio.Task[None]] = []
+        timer = (
+            asyncio.get_running_loop().call_later(
+                DISCONNECT_POLL_SECONDS,
+                lambda: watching.append(asyncio.create_task(self._watch(disconnected, slot))),
+            )
+            if disconnected
+            else None
+        )
         deadline = asyncio.timeout(self.timeout)
         try:
             async with deadline:
@@ -273,7 +283,9 @@ class Pools:
                 "was stopped; a smaller image or a shorter chain takes less"
             ) from None
         finally:
-            if watcher is not None:
+            if timer is not None:
+                timer.cancel()
+            for watcher in watching:
                 watcher.cancel()
             with suppress(ValueError):  # a generator closed by the loop, in another context
                 _admitted.reset(admitted)
