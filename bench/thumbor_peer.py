@@ -34,8 +34,9 @@ processes hits both alike:
 * the memory floor: `bench/bare_fastapi.py`, a FastAPI app under uvicorn that parses the same
   upload and answers without image work, loaded the same way (its requests/s mean nothing);
 * peak memory of each server's whole process tree (the API process, the forkserver and the
-  worker processes for pixelmill; thumbor's one process), sampled every 50 ms during the
-  runs: PSS from /proc/<pid>/smaps_rollup (shared pages split between the processes that
+  worker processes for pixelmill; thumbor's one process), sampled every 50 ms during one
+  more round of that server under the same load (half as long), not during the rounds that
+  are timed: PSS from /proc/<pid>/smaps_rollup (shared pages split between the processes that
   share them, so the sum counts each page once) and RSS (which counts them in every process).
 
 thumbor is installed with pip into its own virtual environment (``~/.cache/pixelmill-bench/``,
@@ -501,43 +502,47 @@ def measure(
         for server in servers:
             assert server.process is not None
             server.idle_pss_kib = tree_memory(server.process.pid)[0]
-        with sampling(servers):
-            for run in range(args.runs):
-                for server in servers[:: 1 if run % 2 == 0 else -1]:  # alternate who goes first
-                    results.latency[server.name].append(
-                        latency_ms(clients[server.name], sends[server.name])
-                    )
-                began = time.perf_counter()
-                codec_floor(jpeg)
-                results.latency[FLOOR].append((time.perf_counter() - began) * 1000)
-            print(
-                "  latency: "
-                + ", ".join(
-                    f"{name} {statistics.median(v):.1f} ms" for name, v in results.latency.items()
-                ),
-                flush=True,
-            )
-            for round_ in range(args.rounds):
-                loads: list[tuple[str, Callable[[], tuple[float, float]]]] = [
-                    (s.name, functools.partial(server_load, s, sends[s.name], args.seconds))
-                    for s in servers
-                ]
-                loads.append(
-                    (
-                        f"{FLOOR} in {cpus} processes",
-                        functools.partial(
-                            floor_per_second, floor_processes, cpus, jpeg, args.seconds
-                        ),
-                    )
+        for run in range(args.runs):
+            for server in servers[:: 1 if run % 2 == 0 else -1]:  # alternate who goes first
+                results.latency[server.name].append(
+                    latency_ms(clients[server.name], sends[server.name])
                 )
-                for name, load in loads[:: 1 if round_ % 2 == 0 else -1]:
-                    rate, cpu_ms = load()
-                    results.rps[name.split(" in ")[0]].append(rate)
-                    results.cpu_ms[name.split(" in ")[0]].append(cpu_ms)
-                    print(
-                        f"  round {round_ + 1}: {name} {rate:.1f} req/s, {cpu_ms:.2f} ms CPU each",
-                        flush=True,
-                    )
+            began = time.perf_counter()
+            codec_floor(jpeg)
+            results.latency[FLOOR].append((time.perf_counter() - began) * 1000)
+        print(
+            "  latency: "
+            + ", ".join(
+                f"{name} {statistics.median(v):.1f} ms" for name, v in results.latency.items()
+            ),
+            flush=True,
+        )
+        for round_ in range(args.rounds):
+            loads: list[tuple[str, Callable[[], tuple[float, float]]]] = [
+                (s.name, functools.partial(server_load, s, sends[s.name], args.seconds))
+                for s in servers
+            ]
+            loads.append(
+                (
+                    f"{FLOOR} in {cpus} processes",
+                    functools.partial(floor_per_second, floor_processes, cpus, jpeg, args.seconds),
+                )
+            )
+            for name, load in loads[:: 1 if round_ % 2 == 0 else -1]:
+                rate, cpu_ms = load()
+                results.rps[name.split(" in ")[0]].append(rate)
+                results.cpu_ms[name.split(" in ")[0]].append(cpu_ms)
+                print(
+                    f"  round {round_ + 1}: {name} {rate:.1f} req/s, {cpu_ms:.2f} ms CPU each",
+                    flush=True,
+                )
+        # memory: a round more of each server under the same load, its tree's memory sampled
+        # meanwhile; the rounds above are not sampled, because reading smaps_rollup walks a
+        # process's page tables (about 3 ms of CPU for pixelmill's tree, 20 times a second),
+        # CPU the rounds measure and the floor's would not pay
+        for server in servers:
+            with sampling([server]):
+                server_load(server, sends[server.name], max(2.0, args.seconds / 2))
     finally:
         for client in clients.values():
             client.close()
