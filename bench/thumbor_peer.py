@@ -18,7 +18,9 @@ server users would pick instead, on the same 1920x1080 JPEG.
 * the floor behind HTTP (`bench/floor_http.py`): the floor's work and nothing else behind a
   raw ASGI app under uvicorn, as pixelmill is served: the least a Python HTTP server doing
   this work can take. Its figures against the floor have no goal; they say how much of the
-  gap to the floor is HTTP's, and pixelmill's against it how much is pixelmill's own.
+  gap to the floor is HTTP's, and pixelmill's against it how much is pixelmill's own. Both
+  are also loaded with a 96x54 JPEG (the same chain), where the codec's work is next to
+  none: the CPU per request is then what a request costs beside it.
 
 Both answers are checked: a 960x540 JPEG, gray (channels within a few levels), and the two
 within a few levels of each other on average. Measured, interleaved so that load from other
@@ -97,6 +99,7 @@ THUMBOR_PATH = f"/unsafe/{OUT_WIDTH}x{OUT_HEIGHT}/filters:grayscale():blur(2,1.1
 CLIENTS = 8
 BARE = "bare FastAPI app"
 FLOOR_HTTP = "floor behind HTTP"
+SMALL_WIDTH, SMALL_HEIGHT = 96, 54  # fixed_cost's upload
 SAMPLE_EVERY_S = 0.05
 GOAL_RPS = 3.0  # pixelmill's req/s over thumbor's
 GOAL_FLOOR_LATENCY = 1.2  # pixelmill's single request over the floor's
@@ -550,6 +553,29 @@ def measure(
     return results
 
 
+def fixed_cost(servers: list[Server], args: argparse.Namespace) -> Results:
+    """Each server's req/s and CPU per request for a thumbnail-sized upload (a 96x54 JPEG,
+    the same chain): what a request costs beside the codec's work, which is next to none."""
+    small = cv2.resize(
+        make_photo(20240503), (SMALL_WIDTH, SMALL_HEIGHT), interpolation=cv2.INTER_AREA
+    )
+    ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    assert ok
+    results = Results(rps={s.name: [] for s in servers}, cpu_ms={s.name: [] for s in servers})
+    for round_ in range(args.rounds):
+        for server in servers[:: 1 if round_ % 2 == 0 else -1]:
+            send = pixelmill_request(server, encoded.tobytes())
+            rate, cpu_ms = server_load(server, send, max(2.0, args.seconds / 2))
+            results.rps[server.name].append(rate)
+            results.cpu_ms[server.name].append(cpu_ms)
+            print(
+                f"  {SMALL_WIDTH}x{SMALL_HEIGHT} round {round_ + 1}: {server.name} "
+                f"{rate:.1f} req/s, {cpu_ms:.2f} ms CPU each",
+                flush=True,
+            )
+    return results
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
@@ -657,6 +683,9 @@ def main() -> int:
         # ... and how much is pixelmill's own
         "/v1/transform single-request median, pixelmill / the floor behind HTTP",
         "/v1/transform req/s, 8 clients, pixelmill / the floor behind HTTP",
+        # no goal: the cost of a request beside the codec's work, for thumbnail-sized images
+        f"/v1/transform CPU per request, a {SMALL_WIDTH}x{SMALL_HEIGHT} JPEG, 8 clients, "
+        "pixelmill / the floor behind HTTP",
     ]
     thumbor_figures = figures[:4]
     venv: Path | None = None
@@ -779,6 +808,7 @@ def main() -> int:
                 return 1
 
             results = measure(servers, sends, jpeg, args)
+            small = fixed_cost([pixelmill, floor_http], args)
 
     print()
     print(
@@ -875,6 +905,17 @@ def main() -> int:
         ),
     ]:
         record(Row(bench, figure, ours, reference, ratio))
+    record(
+        Row(
+            bench,
+            figures[12],
+            f"{spread(small.cpu_ms['pixelmill'])} ms ({spread(small.rps['pixelmill'])} req/s)",
+            f"{FLOOR_HTTP}: {spread(small.cpu_ms[FLOOR_HTTP])} ms "
+            f"({spread(small.rps[FLOOR_HTTP])} req/s)",
+            statistics.median(small.cpu_ms["pixelmill"])
+            / statistics.median(small.cpu_ms[FLOOR_HTTP]),
+        )
+    )
     for server in thumbors[1:]:
         record(
             Row(
