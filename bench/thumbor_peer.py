@@ -576,8 +576,9 @@ def fixed_cost(servers: list[Server], args: argparse.Namespace) -> Results:
     return results
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+def spread(values: list[float], digits: int = 1) -> str:
+    low, middle, high = min(values), statistics.median(values), max(values)
+    return f"{middle:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
 
 
 def mib(kib: int) -> str:
@@ -909,8 +910,8 @@ def main() -> int:
         Row(
             bench,
             figures[12],
-            f"{spread(small.cpu_ms['pixelmill'])} ms ({spread(small.rps['pixelmill'])} req/s)",
-            f"{FLOOR_HTTP}: {spread(small.cpu_ms[FLOOR_HTTP])} ms "
+            f"{spread(small.cpu_ms['pixelmill'], 2)} ms ({spread(small.rps['pixelmill'])} req/s)",
+            f"{FLOOR_HTTP}: {spread(small.cpu_ms[FLOOR_HTTP], 2)} ms "
             f"({spread(small.rps[FLOOR_HTTP])} req/s)",
             statistics.median(small.cpu_ms["pixelmill"])
             / statistics.median(small.cpu_ms[FLOOR_HTTP]),
