@@ -511,9 +511,12 @@ def _warm_up_worker(seconds: float) -> int:
 def _warm_up_job_thread(together: threading.Barrier) -> None:
     """Warm this job thread up (a thread's first decode and encode set up OpenCV's and
     libjpeg's state for that thread: ~0.7 ms of the first request it took), then wait for
-    the others, so that no thread takes two warm-ups and leaves another cold."""
-    _warm_up_in_process()
-    together.wait(timeout=60)
+    the others, so that no thread takes two warm-ups and leaves another cold (they are let go
+    when a warm-up fails too: its error is the start's)."""
+    try:
+        _warm_up_in_process()
+    finally:
+        together.wait(timeout=60)
 
 
 def _warm_up_in_process() -> None:
