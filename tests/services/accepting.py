@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pixelmill.services import captions, faces
-from pixelmill.services.accept import accept
+from pixelmill.services.accept import Job, accept
 from pixelmill.services.resources import Resources
 from tests.images import encode, photo
 
@@ -17,12 +17,14 @@ def accept_captions(runtime: Resources, count: int) -> list[str]:
         id, now, data = f"{i:032x}", datetime.now(UTC), encode(photo(80, 60, seed=i), ".jpg")
         accept(
             runtime,
-            captions.INBOX,
-            id,
-            data,
-            captions.accepted_message(id, data, f"кадр {i}", now),
-            lambda s, id=id, now=now, i=i: runtime.repository.add(s, id, now, f"кадр {i}"),
-            lambda s, id=id: runtime.repository.delete(s, id),
+            Job(
+                captions.INBOX,
+                id,
+                data,
+                captions.accepted_message(id, data, f"кадр {i}", now),
+                lambda s, id=id, now=now, i=i: runtime.repository.add(s, id, now, f"кадр {i}"),
+                lambda s, id=id: runtime.repository.delete(s, id),
+            ),
         )
         ids.append(id)
     return ids
@@ -37,12 +39,14 @@ def accept_faces(runtime: Resources, count: int) -> list[str]:
         name = f"photo {i}.jpg"
         accept(
             runtime,
-            faces.INBOX,
-            id,
-            data,
-            faces.accepted_message(id, data, name, now),
-            lambda s, id=id, now=now, name=name: repository.add(s, id, now, name, "jpeg"),
-            lambda s, id=id: repository.delete(s, id),
+            Job(
+                faces.INBOX,
+                id,
+                data,
+                faces.accepted_message(id, data, name, now),
+                lambda s, id=id, now=now, name=name: repository.add(s, id, now, name, "jpeg"),
+                lambda s, id=id: repository.delete(s, id),
+            ),
         )
         ids.append(id)
     return ids

@@ -13,7 +13,7 @@ import pytest
 from pixelmill.config import Settings
 from pixelmill.errors import Unavailable
 from pixelmill.services import captions
-from pixelmill.services.accept import Recorder
+from pixelmill.services.accept import Job, Recorder
 from pixelmill.services.runtime import Runtime
 from tests.images import encode, photo
 
@@ -32,12 +32,14 @@ def submit(recorder: Recorder, runtime: Runtime, id: str) -> Future[None]:
     data, now = encode(photo(40, 30, seed=len(id)), ".jpg"), datetime.now(UTC)
     repository = runtime.repository
     return recorder.submit(
-        captions.INBOX,
-        id,
-        data,
-        captions.accepted_message(id, data, f"кадр {id}", now),
-        lambda s: repository.add(s, id, now, f"кадр {id}", flush=False),
-        lambda s: repository.delete(s, id),
+        Job(
+            captions.INBOX,
+            id,
+            data,
+            captions.accepted_message(id, data, f"кадр {id}", now),
+            lambda s: repository.add(s, id, now, f"кадр {id}", flush=False),
+            lambda s: repository.delete(s, id),
+        )
     )
 
 
@@ -69,7 +71,7 @@ def holding(recorder: Recorder, gate: threading.Event) -> Future[None]:
         gate.wait(30)
         raise RuntimeError("held")
 
-    return recorder.submit(captions.INBOX, "0" * 32, b"", {}, hold, lambda s: None)
+    return recorder.submit(Job(captions.INBOX, "0" * 32, b"", {}, hold, lambda s: None))
 
 
 def test_a_job_the_queue_refuses_is_undone_and_the_others_stay(runtime: Runtime) -> None:

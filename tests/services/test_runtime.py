@@ -10,7 +10,7 @@ import pytest
 from pixelmill.config import Settings
 from pixelmill.errors import InvalidParameter
 from pixelmill.services import faces
-from pixelmill.services.accept import accept
+from pixelmill.services.accept import Job, accept
 from pixelmill.services.runtime import Runtime
 from tests.images import encode, photo
 from tests.jobs.waiting import wait_until
@@ -29,12 +29,14 @@ def test_a_row_the_database_refuses_is_a_422_and_nothing_is_kept(
         with pytest.raises(InvalidParameter, match="cannot store"):
             accept(
                 runtime,
-                faces.INBOX,
-                "a" * 32,
-                data,
-                faces.accepted_message("a" * 32, data, "nul\x00name.jpg", now),
-                lambda s: repository.add(s, "a" * 32, now, "nul\x00name.jpg", "jpeg"),
-                lambda s: repository.delete(s, "a" * 32),
+                Job(
+                    faces.INBOX,
+                    "a" * 32,
+                    data,
+                    faces.accepted_message("a" * 32, data, "nul\x00name.jpg", now),
+                    lambda s: repository.add(s, "a" * 32, now, "nul\x00name.jpg", "jpeg"),
+                    lambda s: repository.delete(s, "a" * 32),
+                ),
             )
         with runtime.database.session() as session:
             assert repository.get(session, "a" * 32) is None

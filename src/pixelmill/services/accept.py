@@ -1,5 +1,7 @@
 """The API's accept path: a caption or face job is recorded and queued whole, or not at all.
 
+Job                  a caption or face job as a route hands it over: its queue, id, upload,
+                     message, and how its row is recorded and undone
 accept               record the row (`record`), keep the upload (embedded mode), queue
                      the message; the queue says no → the row and the upload are undone
 Recorder             embedded mode: `accept` for the uploads of many requests at once, their
@@ -20,9 +22,8 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
@@ -38,25 +39,10 @@ log = logging.getLogger(__name__)
 CUT_OFF = "the server stopped between recording this job and keeping its upload (never accepted)"
 
 
-def accept(
-    resources: Resources,
-    stream: str,
-    id: str,
-    upload: bytes,
-    message: dict[str, bytes],
-    record: Callable[[Session], object],
-    forget: Callable[[Session], object],
-) -> None:
-    """Record a job (`record`), then queue `message`; undone whole (`forget`) if the queue
-    says no, so nothing is left half-accepted. The embedded mode also keeps the upload in
-    the inbox until the job is stored."""
-    _record(resources, [id], [record])
-    _keep_and_queue(resources, stream, id, upload, message, forget)
-
-
 @dataclass(frozen=True, slots=True)
-class _Job:
-    """One `accept` call handed to the `Recorder`, and where its answer goes."""
+class Job:
+    """A job to accept: `message` for the queue `stream`, `upload` kept under `id` (embedded
+    mode) until it is stored, its row recorded by `record` and undone by `forget`."""
 
     stream: str
     id: str
@@ -64,7 +50,14 @@ class _Job:
     message: dict[str, bytes]
     record: Callable[[Session], object]
     forget: Callable[[Session], object]
-    answer: Future[None] = field(default_factory=Future)
+
+
+def accept(resources: Resources, job: Job) -> None:
+    """Record a job (`record`), then queue its message; undone whole (`forget`) if the queue
+    says no, so nothing is left half-accepted. The embedded mode also keeps the upload in
+    the inbox until the job is stored."""
+    _record(resources, [job])
+    _keep_and_queue(resources, job)
 
 
 class Recorder:
@@ -76,22 +69,14 @@ class Recorder:
     def __init__(self, resources: Resources, batch: int = 64) -> None:
         self.resources = resources
         self.batch = batch
-        self._waiting: deque[_Job] = deque()
+        self._waiting: deque[tuple[Job, Future[None]]] = deque()  # each with its answer
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def submit(
-        self,
-        stream: str,
-        id: str,
-        upload: bytes,
-        message: dict[str, bytes],
-        record: Callable[[Session], object],
-        forget: Callable[[Session], object],
-    ) -> Future[None]:
-        """`accept`'s arguments; done once the job is accepted, or with what refused it."""
-        job = _Job(stream, id, upload, message, record, forget)
+    def submit(self, job: Job) -> Future[None]:
+        """Done once `job` is accepted, or with what refused it."""
+        answer: Future[None] = Future()
         with self._changed:
             if self._closed:
                 raise Unavailable("the service is stopping")
@@ -100,9 +85,9 @@ class Recorder:
                     target=self._run, name="pixelmill-recorder", daemon=True
                 )
                 self._thread.start()
-            self._waiting.append(job)
+            self._waiting.append((job, answer))
             self._changed.notify()
-        return job.answer
+        return answer
 
     def close(self) -> None:
         """Accept the jobs already submitted, then stop."""
@@ -124,73 +109,64 @@ class Recorder:
                 jobs = [self._waiting.popleft() for _ in range(count)]
             self._accept(jobs)
 
-    def _accept(self, jobs: list[_Job]) -> None:
-        resources = self.resources
+    def _accept(self, waiting: list[tuple[Job, Future[None]]]) -> None:
         # a request that went away before its turn (its answer cancelled) is not accepted;
         # once running, its answer can no longer be cancelled, and the job is done whole
-        jobs = [job for job in jobs if job.answer.set_running_or_notify_cancel()]
-        if not jobs:
+        waiting = [
+            (job, answer) for job, answer in waiting if answer.set_running_or_notify_cancel()
+        ]
+        if not waiting:
             return
         try:
-            _record(resources, [job.id for job in jobs], [job.record for job in jobs])
+            _record(self.resources, [job for job, _ in waiting])
             recorded = True
         except Exception:  # one at a time: the row at fault, or the outage, in each answer
             recorded = False
-        for job in jobs:
-            given = (resources, job.stream, job.id, job.upload, job.message)
-            if recorded:
-                _answer(job.answer, _keep_and_queue, *given, job.forget)
-            else:
-                _answer(job.answer, accept, *given, job.record, job.forget)
+        for job, answer in waiting:
+            _answer(answer, _keep_and_queue if recorded else accept, self.resources, job)
 
 
-def _answer(answer: Future[None], fn: Callable[..., None], *args: Any) -> None:
-    """`fn(*args)`'s outcome in `answer`."""
+def _answer(
+    answer: Future[None], fn: Callable[[Resources, Job], None], resources: Resources, job: Job
+) -> None:
+    """`fn(resources, job)`'s outcome in `answer`."""
     try:
-        fn(*args)
+        fn(resources, job)
     except BaseException as exc:
         answer.set_exception(exc)
     else:
         answer.set_result(None)
 
 
-def _record(
-    resources: Resources, ids: list[str], records: list[Callable[[Session], object]]
-) -> None:
-    """The rows of `ids`, in one transaction; the database's refusal as the API words it."""
+def _record(resources: Resources, jobs: list[Job]) -> None:
+    """The rows of `jobs`, in one transaction; the database's refusal as the API words it."""
+    ids = ", ".join(job.id for job in jobs)
     try:
         with resources.database.session() as session:
-            for record in records:
-                record(session)
+            for job in jobs:
+                job.record(session)
     except DataError as exc:  # the row itself: a retry would be refused again
-        log.warning("the database refused job %s: %s", ", ".join(ids), exc.orig)
+        log.warning("the database refused job %s: %s", ids, exc.orig)
         raise InvalidParameter(
             "a field holds a value the database cannot store (a NUL character, or one too long)"
         ) from None
     except Unavailable:
         raise
     except Exception as exc:
-        log.warning("cannot record job %s: %s: %s", ", ".join(ids), type(exc).__name__, exc)
+        log.warning("cannot record job %s: %s: %s", ids, type(exc).__name__, exc)
         raise Unavailable(f"database unavailable: {type(exc).__name__}") from None
 
 
-def _keep_and_queue(
-    resources: Resources,
-    stream: str,
-    id: str,
-    upload: bytes,
-    message: dict[str, bytes],
-    forget: Callable[[Session], object],
-) -> None:
+def _keep_and_queue(resources: Resources, job: Job) -> None:
     """A recorded job's upload kept (embedded mode) and its message queued; its row and
     upload undone if either fails."""
     try:
-        inbox.keep(resources.inbox_dir, id, upload)
-        _put(resources, stream, message)
+        inbox.keep(resources.inbox_dir, job.id, job.upload)
+        _put(resources, job.stream, job.message)
     except Exception:
         with resources.database.session() as session:
-            forget(session)
-        inbox.forget(resources.inbox_dir, id)
+            job.forget(session)
+        inbox.forget(resources.inbox_dir, job.id)
         raise
 
 

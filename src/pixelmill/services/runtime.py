@@ -18,18 +18,16 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pixelmill.jobs.worker import Handler, run_worker
-from pixelmill.services.accept import Recorder, accept, requeue_unfinished
+from pixelmill.services.accept import Job, Recorder, accept, requeue_unfinished
 from pixelmill.services.registry import SERVICES, Service
 from pixelmill.services.resources import Resources
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from pixelmill.execution.pools import Pools
 
 log = logging.getLogger(__name__)
@@ -50,23 +48,14 @@ class Runtime(Resources):
         if self.embedded:
             self.recorder = Recorder(self)
 
-    async def accept(
-        self,
-        stream: str,
-        id: str,
-        upload: bytes,
-        message: dict[str, bytes],
-        record: Callable[[Session], object],
-        forget: Callable[[Session], object],
-    ) -> None:
+    async def accept(self, job: Job) -> None:
         """`accept.accept` for a request, off the event loop: in embedded mode by the
         `Recorder`, with the other uploads waiting (give it rows added without a flush);
         with Redis on a thread of its own."""
-        job = (stream, id, upload, message, record, forget)
         if self.recorder is not None:
-            await asyncio.wrap_future(self.recorder.submit(*job))
+            await asyncio.wrap_future(self.recorder.submit(job))
         else:
-            await asyncio.to_thread(accept, self, *job)
+            await asyncio.to_thread(accept, self, job)
 
     def start_workers(
         self, services: Sequence[Service] = SERVICES, *, pools: Pools | None = None

@@ -18,6 +18,7 @@ from pixelmill.api.uploads import is_control, read_image
 from pixelmill.delivery import signing
 from pixelmill.errors import InvalidParameter, NotFound
 from pixelmill.services import captions
+from pixelmill.services.accept import Job
 from pixelmill.storage.models import Status
 
 router = APIRouter(prefix="/api/images", tags=["captions"])
@@ -112,13 +113,15 @@ async def accept(
     id, received_at = uuid.uuid4().hex, datetime.now(UTC)
     repository = runtime.repository
     await runtime.accept(
-        captions.INBOX,
-        id,
-        data,
-        captions.accepted_message(id, data, description, received_at),
-        # no flush: the rows recorded together are inserted in one statement at the commit
-        lambda session: repository.add(session, id, received_at, description, flush=False),
-        lambda session: repository.delete(session, id),
+        Job(
+            captions.INBOX,
+            id,
+            data,
+            captions.accepted_message(id, data, description, received_at),
+            # no flush: the rows recorded together are inserted in one statement at the commit
+            lambda session: repository.add(session, id, received_at, description, flush=False),
+            lambda session: repository.delete(session, id),
+        )
     )
     return Accepted(id=id, received_at=received_at)
 

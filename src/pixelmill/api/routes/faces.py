@@ -28,6 +28,7 @@ from pixelmill.errors import NotFound
 from pixelmill.events.hub import Hub
 from pixelmill.imaging import codec
 from pixelmill.services import faces
+from pixelmill.services.accept import Job
 from pixelmill.services.runtime import Runtime
 from pixelmill.storage.models import Status
 
@@ -110,13 +111,15 @@ async def accept(
     repository = runtime.face_repository
     fmt = info.format.lower()
     await runtime.accept(
-        faces.INBOX,
-        id,
-        data,
-        faces.accepted_message(id, data, filename, created_at),
-        # no flush: the rows recorded together are inserted in one statement at the commit
-        lambda session: repository.add(session, id, created_at, filename, fmt, flush=False),
-        lambda session: repository.delete(session, id),
+        Job(
+            faces.INBOX,
+            id,
+            data,
+            faces.accepted_message(id, data, filename, created_at),
+            # no flush: the rows recorded together are inserted in one statement at the commit
+            lambda session: repository.add(session, id, created_at, filename, fmt, flush=False),
+            lambda session: repository.delete(session, id),
+        )
     )
     url = faces.image_url(id)
     return FacesAccepted(id=id, url=url, meta_url=url + "/meta", created_at=created_at)
