@@ -259,7 +259,13 @@ def test_s3_that_never_answers_is_unavailable_after_the_read_timeout() -> None:
         silent.listen(8)
         endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
         store = S3BlobStore(
-            "pixelmill-silent", endpoint_url=endpoint, region=REGION, read_timeout=0.3
+            "pixelmill-silent",
+            endpoint_url=endpoint,
+            region=REGION,
+            read_timeout=0.3,
+            # its own, so that it does not lean on s3_endpoint's environment (run alone)
+            access_key="pixelmill-test",
+            secret_key="pixelmill-test-secret",
         )
         with pytest.raises(Unavailable, match="did not answer in time"):
             store.get("faces/a.png")
