@@ -40,7 +40,9 @@ class BodyLimitMiddleware:
             if body_done:  # after the body, receive() waits for the disconnect: no deadline
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.timeout)
+                # a deadline on this task, not wait_for's task per piece of the body
+                async with asyncio.timeout(self.timeout):
+                    message = await receive()
             except TimeoutError:
                 refusal = (408, f"the request body stalled: no data for {self.timeout:g} s")
                 return {"type": "http.disconnect"}
