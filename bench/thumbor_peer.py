@@ -18,9 +18,12 @@ server users would pick instead, on the same 1920x1080 JPEG.
 * the floor behind HTTP (`bench/floor_http.py`): the floor's work and nothing else behind a
   raw ASGI app under uvicorn, as pixelmill is served: the least a Python HTTP server doing
   this work can take. Its figures against the floor have no goal; they say how much of the
-  gap to the floor is HTTP's, and pixelmill's against it how much is pixelmill's own. Both
-  are also loaded with a 96x54 JPEG (the same chain), where the codec's work is next to
-  none: the CPU per request is then what a request costs beside it.
+  gap to the floor is HTTP's, and pixelmill's against it how much is pixelmill's own.
+* the floor behind FastAPI (`floor_http.fastapi_app`): the same work through one FastAPI
+  route, with nothing else: the least a server under the contract (SPEC.md: one FastAPI
+  application) can take. No goal either.
+* All three servers are also loaded with a 96x54 JPEG (the same chain), where the codec's
+  work is next to none: the CPU per request is then what a request costs beside it.
 
 Both answers are checked: a 960x540 JPEG, gray (channels within a few levels), and the two
 within a few levels of each other on average. Measured, interleaved so that load from other
@@ -99,6 +102,7 @@ THUMBOR_PATH = f"/unsafe/{OUT_WIDTH}x{OUT_HEIGHT}/filters:grayscale():blur(2,1.1
 CLIENTS = 8
 BARE = "bare FastAPI app"
 FLOOR_HTTP = "floor behind HTTP"
+FLOOR_FASTAPI = "floor behind FastAPI"
 SMALL_WIDTH, SMALL_HEIGHT = 96, 54  # fixed_cost's upload
 SAMPLE_EVERY_S = 0.05
 GOAL_RPS = 3.0  # pixelmill's req/s over thumbor's
@@ -687,6 +691,14 @@ def main() -> int:
         # no goal: the cost of a request beside the codec's work, for thumbnail-sized images
         f"/v1/transform CPU per request, a {SMALL_WIDTH}x{SMALL_HEIGHT} JPEG, 8 clients, "
         "pixelmill / the floor behind HTTP",
+        # no goal: the same through FastAPI (floor_http.fastapi_app), the least a server under
+        # the contract (SPEC.md: one FastAPI application) can take, and pixelmill against it
+        "/v1/transform single-request median, the floor behind FastAPI / codec floor",
+        "/v1/transform req/s, 8 clients, the floor behind FastAPI / codec floor on all CPUs",
+        "/v1/transform single-request median, pixelmill / the floor behind FastAPI",
+        "/v1/transform req/s, 8 clients, pixelmill / the floor behind FastAPI",
+        f"/v1/transform CPU per request, a {SMALL_WIDTH}x{SMALL_HEIGHT} JPEG, 8 clients, "
+        "pixelmill / the floor behind FastAPI",
     ]
     thumbor_figures = figures[:4]
     venv: Path | None = None
@@ -738,15 +750,21 @@ def main() -> int:
             "/health",
             work / "bare.log",
         )
-        floor_http = Server(
-            FLOOR_HTTP,
-            [
-                *(sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "floor_http:app"),
-                *("--host", "127.0.0.1", "--log-level", "warning"),
-            ],
-            {},
-            "/health",
-            work / "floor_http.log",
+        floor_http, floor_fastapi = (
+            Server(
+                name,
+                [
+                    *(sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), app),
+                    *("--host", "127.0.0.1", "--log-level", "warning"),
+                ],
+                {},
+                "/health",
+                work / f"{app.replace(':', '-')}.log",
+            )
+            for name, app in [
+                (FLOOR_HTTP, "floor_http:app"),
+                (FLOOR_FASTAPI, "floor_http:fastapi_app"),
+            ]
         )
         conf = thumbor_conf(work, images)
         servers = [pixelmill]
@@ -759,7 +777,8 @@ def main() -> int:
             servers.append(
                 Server(name, command, {}, "/healthcheck", work / f"thumbor-{processes}.log")
             )
-        servers += [bare, floor_http]
+        servers += [bare, floor_http, floor_fastapi]
+        ours = (pixelmill, bare, floor_http, floor_fastapi)
         with contextlib.ExitStack() as stack:
             for server in servers:
                 server.port = free_port()
@@ -770,19 +789,19 @@ def main() -> int:
                 try:
                     stack.enter_context(running(server))
                 except Unavailable as error:
-                    if server in (pixelmill, bare, floor_http):
+                    if server in ours:
                         raise
                     print(f"thumbor benchmark skipped: thumbor did not start: {error}")
                     for figure in figures:
                         skipped(bench, figure, "thumbor did not start")
                     return 0
-            sends = {s.name: pixelmill_request(s, jpeg) for s in (pixelmill, bare, floor_http)}
-            thumbors = [s for s in servers if s not in (pixelmill, bare, floor_http)]
+            sends = {s.name: pixelmill_request(s, jpeg) for s in ours}
+            thumbors = [s for s in servers if s not in ours]
             for server in thumbors:
                 sends[server.name] = thumbor_request(server)
 
             client = Client()
-            outputs = {s.name: sends[s.name](client) for s in (pixelmill, floor_http, *thumbors)}
+            outputs = {s.name: sends[s.name](client) for s in (*ours, *thumbors) if s is not bare}
             client.close()
             checks, grays = [], {}
             for name, data in outputs.items():
@@ -809,7 +828,7 @@ def main() -> int:
                 return 1
 
             results = measure(servers, sends, jpeg, args)
-            small = fixed_cost([pixelmill, floor_http], args)
+            small = fixed_cost([pixelmill, floor_http, floor_fastapi], args)
 
     print()
     print(
@@ -877,46 +896,44 @@ def main() -> int:
             ours_ms / (floor_ms + bare_ms),
         )
     )
-    http_ms = statistics.median(results.latency[FLOOR_HTTP])
-    http_rps = statistics.median(results.rps[FLOOR_HTTP])
-    for figure, ours, reference, ratio in [
-        (
-            figures[8],
-            f"{spread(results.latency[FLOOR_HTTP])} ms",
-            f"floor: {spread(results.latency[FLOOR])} ms",
-            http_ms / floor_ms,
-        ),
-        (
-            figures[9],
-            f"{spread(results.rps[FLOOR_HTTP])} req/s",
-            f"floor in {cpus} processes: {spread(results.rps[FLOOR])}/s",
-            http_rps / floor_rps,
-        ),
-        (
-            figures[10],
-            f"{spread(results.latency['pixelmill'])} ms",
-            f"{FLOOR_HTTP}: {spread(results.latency[FLOOR_HTTP])} ms",
-            ours_ms / http_ms,
-        ),
-        (
-            figures[11],
-            f"{spread(results.rps['pixelmill'])} req/s",
-            f"{FLOOR_HTTP}: {spread(results.rps[FLOOR_HTTP])} req/s",
-            ours_rps / http_rps,
-        ),
-    ]:
-        record(Row(bench, figure, ours, reference, ratio))
-    record(
-        Row(
-            bench,
-            figures[12],
-            f"{spread(small.cpu_ms['pixelmill'], 2)} ms ({spread(small.rps['pixelmill'])} req/s)",
-            f"{FLOOR_HTTP}: {spread(small.cpu_ms[FLOOR_HTTP], 2)} ms "
-            f"({spread(small.rps[FLOOR_HTTP])} req/s)",
-            statistics.median(small.cpu_ms["pixelmill"])
-            / statistics.median(small.cpu_ms[FLOOR_HTTP]),
-        )
-    )
+    for floor, at in [(FLOOR_HTTP, 8), (FLOOR_FASTAPI, 13)]:
+        behind_ms = statistics.median(results.latency[floor])
+        behind_rps = statistics.median(results.rps[floor])
+        for figure, ours, reference, ratio in [
+            (
+                figures[at],
+                f"{spread(results.latency[floor])} ms",
+                f"floor: {spread(results.latency[FLOOR])} ms",
+                behind_ms / floor_ms,
+            ),
+            (
+                figures[at + 1],
+                f"{spread(results.rps[floor])} req/s",
+                f"floor in {cpus} processes: {spread(results.rps[FLOOR])}/s",
+                behind_rps / floor_rps,
+            ),
+            (
+                figures[at + 2],
+                f"{spread(results.latency['pixelmill'])} ms",
+                f"{floor}: {spread(results.latency[floor])} ms",
+                ours_ms / behind_ms,
+            ),
+            (
+                figures[at + 3],
+                f"{spread(results.rps['pixelmill'])} req/s",
+                f"{floor}: {spread(results.rps[floor])} req/s",
+                ours_rps / behind_rps,
+            ),
+            (
+                figures[12 if floor == FLOOR_HTTP else 17],
+                f"{spread(small.cpu_ms['pixelmill'], 2)} ms "
+                f"({spread(small.rps['pixelmill'])} req/s)",
+                f"{floor}: {spread(small.cpu_ms[floor], 2)} ms ({spread(small.rps[floor])} req/s)",
+                statistics.median(small.cpu_ms["pixelmill"])
+                / statistics.median(small.cpu_ms[floor]),
+            ),
+        ]:
+            record(Row(bench, figure, ours, reference, ratio))
     for server in thumbors[1:]:
         record(
             Row(
