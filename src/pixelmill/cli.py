@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -135,17 +136,32 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     # Each API process builds its app from the environment; share the CPUs between them.
+    import tempfile
+
+    from pixelmill.log import setup_logging
+
+    setup_logging(settings)  # the supervisor's own lines: workers started, replaced, drained
+
     if args.config is not None:
         os.environ["PIXELMILL_CONFIG"] = str(args.config)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # each API process writes its request metrics there; /metrics sums them
-        import tempfile
-
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pixelmill-metrics-")
     if settings.process_workers is None:
         share = max(1, available_cpus() // args.workers)
         os.environ["PIXELMILL_PROCESS_WORKERS"] = str(share)
-    uvicorn.run("pixelmill.api:create_app", factory=True, workers=args.workers, **server_options)
+    if settings.drain_seconds <= 0:
+        uvicorn.run(
+            "pixelmill.api:create_app", factory=True, workers=args.workers, **server_options
+        )
+        return 0
+    with tempfile.TemporaryDirectory(prefix="pixelmill-drain-") as folder:
+        flag = Path(folder) / "draining"
+        os.environ[DRAIN_FLAG_ENV] = str(flag)  # the API processes look for it (drainable_app)
+        config = uvicorn.Config(
+            "pixelmill.cli:drainable_app", factory=True, workers=args.workers, **server_options
+        )
+        _draining_supervisor(config, flag, settings.drain_seconds).run()
     return 0
 
 
@@ -159,49 +175,42 @@ def _collect_from_now_on() -> None:
     gc.enable()
 
 
-def _draining_server(app: Any, drain_seconds: float, options: dict[str, Any]) -> Any:
-    """A uvicorn server that drains on SIGTERM: for DRAIN_SECONDS it keeps serving, while
-    `/health` and `/health/ready` answer 503 `draining` (`/health/live` stays 200) and every
-    response asks its client to close the connection, so that a load balancer's checks take
-    the host out and no request is sent to it as it stops; then it stops gracefully
-    (requests in hand are finished, websocket clients told 1001/1012). A second signal, or
-    SIGINT, stops it at once, gracefully."""
-    import json
-    import logging
-    import signal
-    import time
-    from types import FrameType
+DRAIN_FLAG_ENV = "PIXELMILL_DRAIN_FLAG"  # serve --workers N: the file whose presence drains
+DRAINING_BODY = b'{"status": "draining", "failing": ["draining"]}'
 
-    import uvicorn
 
-    log = logging.getLogger("pixelmill.serve")
+class Drain:
+    """Whether this API process is draining: set by a SIGTERM to it (`serve`), or by a file
+    the supervisor of `serve --workers N` creates (`flag`), looked at once a tenth of a
+    second at most."""
 
-    class DrainingServer(uvicorn.Server):
-        drain_until: float | None = None
+    def __init__(self, flag: Path | None = None) -> None:
+        self.flag = flag
+        self.draining = False
+        self._looked = 0.0
 
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            if sig == signal.SIGTERM and self.drain_until is None and not self.should_exit:
-                self._captured_signals.append(sig)  # raised again once stopped, as uvicorn does
-                self.drain_until = time.monotonic() + drain_seconds
-                log.info("SIGTERM: draining for %.1f s, then stopping", drain_seconds)
-                return
-            super().handle_exit(sig, frame)
+    def __call__(self) -> bool:
+        if not self.draining and self.flag is not None:
+            now = time.monotonic()
+            if now - self._looked >= 0.1:
+                self._looked = now
+                self.draining = self.flag.exists()
+        return self.draining
 
-        async def on_tick(self, counter: int) -> bool:
-            if self.drain_until is not None and time.monotonic() >= self.drain_until:
-                self.should_exit = True
-            return await super().on_tick(counter)
 
-    draining_body = json.dumps({"status": "draining", "failing": ["draining"]}).encode()
+def draining_app(app: Any, drain: Drain) -> Any:
+    """APP, but while DRAIN says so `/health` and `/health/ready` answer 503 `draining`
+    (`/health/live` stays 200) and every response asks its client to close the connection,
+    so that a load balancer's checks take the host out and no request is sent to it."""
 
     async def draining(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or server.drain_until is None:
+        if scope["type"] != "http" or not drain():
             await app(scope, receive, send)
             return
         if scope["path"] in ("/health", "/health/ready"):
             headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
-            await send({"type": "http.response.body", "body": draining_body})
+            await send({"type": "http.response.body", "body": DRAINING_BODY})
             return
 
         async def closing(message: Any) -> None:
@@ -211,8 +220,87 @@ def _draining_server(app: Any, drain_seconds: float, options: dict[str, Any]) ->
 
         await app(scope, receive, closing)
 
-    server = DrainingServer(uvicorn.Config(draining, **options))
-    return server
+    return draining
+
+
+def drainable_app() -> Any:
+    """The app of each API process of `serve --workers N` with PIXELMILL_DRAIN_SECONDS: it
+    drains once the supervisor has created the file named by PIXELMILL_DRAIN_FLAG, and a
+    process started meanwhile (one replaced) drains from its start too."""
+    import os
+
+    from pixelmill.api import create_app
+
+    flag = os.environ.get(DRAIN_FLAG_ENV)
+    return draining_app(create_app(), Drain(Path(flag) if flag else None))
+
+
+def _draining_server(app: Any, drain_seconds: float, options: dict[str, Any]) -> Any:
+    """A uvicorn server that drains on SIGTERM: for DRAIN_SECONDS it keeps serving, while
+    `/health` and `/health/ready` answer 503 `draining` (`/health/live` stays 200) and every
+    response asks its client to close the connection, so that a load balancer's checks take
+    the host out and no request is sent to it as it stops; then it stops gracefully
+    (requests in hand are finished, websocket clients told 1001/1012). A second signal, or
+    SIGINT, stops it at once, gracefully."""
+    import logging
+    import signal
+    from types import FrameType
+
+    import uvicorn
+
+    log = logging.getLogger("pixelmill.serve")
+    drain = Drain()
+
+    class DrainingServer(uvicorn.Server):
+        drain_until: float | None = None
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if sig == signal.SIGTERM and self.drain_until is None and not self.should_exit:
+                self._captured_signals.append(sig)  # raised again once stopped, as uvicorn does
+                self.drain_until = time.monotonic() + drain_seconds
+                drain.draining = True
+                log.info("SIGTERM: draining for %.1f s, then stopping", drain_seconds)
+                return
+            super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain_until is not None and time.monotonic() >= self.drain_until:
+                self.should_exit = True
+            return await super().on_tick(counter)
+
+    return DrainingServer(uvicorn.Config(draining_app(app, drain), **options))
+
+
+def _draining_supervisor(config: Any, flag: Path, drain_seconds: float) -> Any:
+    """uvicorn's supervisor of `--workers N`, draining on SIGTERM: it creates FLAG, which
+    every API process sees within a tenth of a second (`Drain`), and stops them after
+    DRAIN_SECONDS, gracefully, as uvicorn does; a second SIGTERM stops them at once, and
+    SIGINT too. A SIGTERM sent to the API processes themselves (systemd's default
+    `KillMode=control-group` signals every process at once) stops them without a drain:
+    run it with `KillMode=mixed`."""
+    import logging
+    import threading
+
+    from uvicorn.supervisors import Multiprocess
+
+    log = logging.getLogger("pixelmill.serve")
+
+    class DrainingSupervisor(Multiprocess):
+        timer: threading.Timer | None = None
+
+        def handle_term(self) -> None:
+            if self.timer is not None:  # a second SIGTERM: stop now
+                self.timer.cancel()
+                super().handle_term()
+                return
+            flag.touch()
+            log.info("SIGTERM: the API processes drain for %.1f s, then stop", drain_seconds)
+            self.timer = threading.Timer(drain_seconds, self.should_exit.set)
+            self.timer.daemon = True
+            self.timer.start()
+
+    sockets = [config.bind_socket()]
+    return DrainingSupervisor(config, sockets=sockets)
 
 
 def _collage(args: argparse.Namespace) -> int:

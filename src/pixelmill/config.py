@@ -153,7 +153,8 @@ class Settings(BaseSettings):
         description="`pixelmill serve`, on SIGTERM: keep serving this long while `/health` "
         "and `/health/ready` answer 503 `draining`, so that a load balancer's checks take "
         "the host out before it stops (a second SIGTERM, or SIGINT, stops at once, "
-        "gracefully).",
+        "gracefully). With `--workers N` the SIGTERM goes to the supervisor (the process "
+        "started), which drains every API process; under systemd, `KillMode=mixed`.",
     )
     max_deliveries: int = Field(
         5, ge=1, description="Deliveries of a message before it goes to the dead-letter stream."

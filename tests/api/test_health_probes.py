@@ -27,12 +27,14 @@ from tests.redis_server import RedisServer
 from tests.server import free_port, start_pixelmill, stop, wait_healthy
 
 
-def serve(tmp_path: Path, env: dict[str, str]) -> tuple[str, Path, subprocess.Popen[bytes]]:
-    """`pixelmill serve` with ENV on a free port; its URL, log and process."""
+def serve(
+    tmp_path: Path, env: dict[str, str], args: tuple[str, ...] = ("serve",)
+) -> tuple[str, Path, subprocess.Popen[bytes]]:
+    """`pixelmill ARGS` (serve) with ENV on a free port; its URL, log and process."""
     port = free_port()
     log = tmp_path / "serve.log"
     process = start_pixelmill(
-        ["serve"],
+        list(args),
         {
             "PIXELMILL_PORT": str(port),
             "PIXELMILL_DATA_DIR": str(tmp_path / "data"),
@@ -126,6 +128,81 @@ def test_ready_is_503_while_draining_and_live_stays_200(tmp_path: Path) -> None:
 
         os.kill(process.pid, signal.SIGTERM)  # a second: stop now
         assert process.wait(timeout=30) is not None
+    finally:
+        stop(process)
+
+
+WORKERS = ("serve", "--workers", "2")
+
+
+def processes_answering(url: str, path: str, count: int, closing: bool) -> dict[str, int]:
+    """GET PATH on fresh connections until COUNT distinct API processes have answered it
+    (x-pixelmill-process), each with `Connection: close` when CLOSING; their statuses."""
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + 60  # a guard against hanging, not a speed check
+    while len(seen) < count:
+        assert time.monotonic() < deadline, f"only {sorted(seen)} answered {path}"
+        answer = httpx.get(url + path, timeout=10)  # a new connection each time
+        if (answer.headers.get("connection") == "close") == closing:
+            seen[answer.headers["x-pixelmill-process"]] = answer.status_code
+        time.sleep(0.05)
+    return seen
+
+
+@pytest.mark.redis
+def test_serve_with_workers_drains_every_api_process_on_sigterm(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    env = {"PIXELMILL_REDIS_URL": own_redis.url, "PIXELMILL_RUN_WORKERS": "false"}
+    url, log, process = serve(tmp_path, {**env, "PIXELMILL_DRAIN_SECONDS": "60"}, WORKERS)
+    try:
+        wait_healthy(url, process, log, statuses=(503,))  # no service consumes: 503, ready
+        assert set(processes_answering(url, "/health/live", 2, closing=False).values()) == {200}
+        assert httpx.get(url + "/health/ready", timeout=10).status_code == 200
+
+        os.kill(process.pid, signal.SIGTERM)  # to the supervisor only, as docker stop does
+        # both API processes drain: each asks its clients to close, and ready is 503
+        assert set(processes_answering(url, "/health/live", 2, closing=True).values()) == {200}
+        for _ in range(6):
+            ready = httpx.get(url + "/health/ready", timeout=10)
+            assert ready.status_code == 503 and ready.json()["status"] == "draining"
+        transform = httpx.post(
+            url + "/v1/transform",
+            files={"file": ("a.png", encode(photo(32, 32)))},
+            data={"ops": "grayscale"},
+            timeout=60,
+        )
+        assert transform.status_code == 200, transform.text  # still serving
+        assert process.poll() is None
+
+        below = descendants(process.pid)  # the API processes and their pools
+        assert len(below) >= 2
+        os.kill(process.pid, signal.SIGTERM)  # a second: stop now
+        assert process.wait(timeout=30) is not None
+        deadline = time.monotonic() + 30  # a guard against hanging, not a speed check
+        while left := [pid for pid in below if Path(f"/proc/{pid}").exists()]:
+            assert time.monotonic() < deadline, f"left running: {left}"
+            time.sleep(0.1)
+    finally:
+        stop(process)
+
+
+@pytest.mark.redis
+def test_serve_with_workers_stops_by_itself_after_the_drain(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    env = {"PIXELMILL_REDIS_URL": own_redis.url, "PIXELMILL_RUN_WORKERS": "false"}
+    url, log, process = serve(tmp_path, {**env, "PIXELMILL_DRAIN_SECONDS": "2"}, WORKERS)
+    try:
+        wait_healthy(url, process, log, statuses=(503,))
+        os.kill(process.pid, signal.SIGTERM)
+        # the supervisor looks at its signals twice a second, the API processes at the flag
+        # ten times: ready turns 503 well inside the 2 s
+        while (ready := httpx.get(url + "/health/ready", timeout=10)).status_code == 200:
+            time.sleep(0.05)
+        assert ready.status_code == 503 and ready.json()["status"] == "draining"
+        assert process.wait(timeout=60) == 0, log.read_text(errors="replace")[-3000:]
+        assert "drain for 2.0 s" in log.read_text(errors="replace")
     finally:
         stop(process)
 
