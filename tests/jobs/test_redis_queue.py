@@ -11,8 +11,9 @@ import pytest
 import redis
 
 from pixelmill.errors import Unavailable
-from pixelmill.jobs import RedisQueue
+from pixelmill.jobs import RedisQueue, redis_queue
 from pixelmill.redis_client import connect
+from pixelmill.services import dead_letters
 from tests.redis_server import SHARED_REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -82,6 +83,32 @@ def test_the_dead_letter_stream_holds_the_reason_and_the_original(
         b"dead_deliveries": b"1",
     }
     assert redis_client.xlen(f"{redis_prefix}:captions:in") == 0
+
+
+def test_letters_are_dated_by_redis_in_the_order_they_are_filed(
+    queue: RedisQueue,
+    redis_prefix: str,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # two workers give up at once, one host's clock a minute behind: each letter is dated
+    # as Redis files it, so the list (oldest first) reads in order, whoever's clock it was
+    for n in range(2):
+        queue.put(STREAM, {"n": str(n).encode()})
+    first, second = queue.take(STREAM, GROUP, "c1", count=2)
+    monkeypatch.setattr(redis_queue, "_now_ms", lambda: int(time.time() * 1000) - 60_000)
+    queue.dead_letter(STREAM, GROUP, second, "behind")
+    monkeypatch.undo()
+    queue.dead_letter(STREAM, GROUP, first, "on time")
+
+    letters = redis_client.xrange(f"{redis_prefix}:captions:in:dead")
+    assert [letter[b"dead_reason"] for _, letter in letters] == [b"behind", b"on time"]
+    dated = [int(letter[b"dead_at"]) for _, letter in letters]
+    filed = [int(entry_id.split(b"-")[0]) for entry_id, _ in letters]
+    assert dated == filed  # Redis's own ms, the ones its ids are made of
+    # and what people are shown (`/api/admin/dead-letters`, the CLI) reads in that order
+    shown = [letter["last_failure"] for letter in dead_letters.list_letters(queue, STREAM)]
+    assert len(shown) == 2 and shown == sorted(shown)
 
 
 def test_the_bound_holds_across_processes(redis_prefix: str, redis_client: redis.Redis) -> None:

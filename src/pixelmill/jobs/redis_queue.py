@@ -94,21 +94,26 @@ return ids
 """
 
 # KEYS[1] stream, KEYS[2] dead stream, KEYS[3] first failures, KEYS[4] the letters' briefs;
-# ARGV[1] group, ARGV[2] id, ARGV[3] dead max length, ARGV[4] now (ms), ARGV[5] the name of
-# the first failure's field, ARGV[6] how many arguments the letter's other fields take (n),
-# ARGV[7..6+n] them, ARGV[7+n..] the brief's. Only a message still pending dies, and only
-# once. The brief has the letter's id, and the two streams keep the same letters.
+# ARGV[1] group, ARGV[2] id, ARGV[3] dead max length, ARGV[4] the name of the field saying
+# when it was given up on, ARGV[5] the name of the first failure's field, ARGV[6] how many
+# arguments the letter's other fields take (n), ARGV[7..6+n] them, ARGV[7+n..] the brief's.
+# Only a message still pending dies, and only once. The brief has the letter's id, and the
+# two streams keep the same letters. When it was given up on is Redis's time (ms), read as
+# the letter is filed: two workers giving up at once file their letters in that order.
 _DEAD_LETTER = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
     return 0
 end
 redis.call('XDEL', KEYS[1], ARGV[2])
-local first = redis.call('HGET', KEYS[3], ARGV[2]) or ARGV[4]
+local time = redis.call('TIME')
+local now = time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))
+local first = redis.call('HGET', KEYS[3], ARGV[2]) or now
 redis.call('HDEL', KEYS[3], ARGV[2])
 local n = tonumber(ARGV[6])
 local id = redis.call(
-    'XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', ARGV[5], first, unpack(ARGV, 7, 6 + n))
-redis.call('XADD', KEYS[4], id, ARGV[5], first, unpack(ARGV, 7 + n))
+    'XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', ARGV[5], first, ARGV[4], now,
+    unpack(ARGV, 7, 6 + n))
+redis.call('XADD', KEYS[4], id, ARGV[5], first, ARGV[4], now, unpack(ARGV, 7 + n))
 redis.call('XTRIM', KEYS[4], 'MAXLEN', redis.call('XLEN', KEYS[2]))
 return 1
 """
@@ -403,13 +408,11 @@ class RedisQueue:
             DEAD_GROUP: group.encode(),
             DEAD_DELIVERIES: str(message.deliveries).encode(),
         }
-        now = _now_ms()
-        letter[DEAD_AT] = str(now).encode()
-        short = brief(letter)
+        short = brief(letter)  # DEAD_AT and DEAD_FIRST_FAILURE: the script adds them
         fields = [item for pair in letter.items() for item in pair]
         sizes = json.dumps({n: size for n, size in short.sizes.items() if size > BRIEF_BYTES})
         summary = [item for pair in short.fields.items() for item in pair] + [_SIZES, sizes]
-        arguments: list[Any] = [group, message.id, self._max_length, now, DEAD_FIRST_FAILURE]
+        arguments: list[Any] = [group, message.id, self._max_length, DEAD_AT, DEAD_FIRST_FAILURE]
         arguments += [len(fields), *fields, *summary]
         dead = self._key(dead_stream(stream))
         with self._reaching_redis():
