@@ -93,6 +93,23 @@ end
 return ids
 """
 
+# Redis's time in ms, as a string: what the scripts date failures with, so that every date
+# comes from one clock, in the order Redis took the writes, whatever the workers' clocks say
+_NOW_MS = """
+local function now_ms()
+    local time = redis.call('TIME')
+    return time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))
+end
+"""
+
+# KEYS[1] the first failures; ARGV[1] a message id: its first failure, dated once
+_FIRST_FAILURE = (
+    _NOW_MS
+    + """
+return redis.call('HSETNX', KEYS[1], ARGV[1], now_ms())
+"""
+)
+
 # KEYS[1] stream, KEYS[2] dead stream, KEYS[3] first failures, KEYS[4] the letters' briefs;
 # ARGV[1] group, ARGV[2] id, ARGV[3] dead max length, ARGV[4] the name of the field saying
 # when it was given up on, ARGV[5] the name of the first failure's field, ARGV[6] how many
@@ -100,13 +117,14 @@ return ids
 # Only a message still pending dies, and only once. The brief has the letter's id, and the
 # two streams keep the same letters. When it was given up on is Redis's time (ms), read as
 # the letter is filed: two workers giving up at once file their letters in that order.
-_DEAD_LETTER = """
+_DEAD_LETTER = (
+    _NOW_MS
+    + """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
     return 0
 end
 redis.call('XDEL', KEYS[1], ARGV[2])
-local time = redis.call('TIME')
-local now = time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))
+local now = now_ms()
 local first = redis.call('HGET', KEYS[3], ARGV[2]) or now
 redis.call('HDEL', KEYS[3], ARGV[2])
 local n = tonumber(ARGV[6])
@@ -117,6 +135,7 @@ redis.call('XADD', KEYS[4], id, ARGV[5], first, ARGV[4], now, unpack(ARGV, 7 + n
 redis.call('XTRIM', KEYS[4], 'MAXLEN', redis.call('XLEN', KEYS[2]))
 return 1
 """
+)
 
 # KEYS[1] stream, KEYS[2] dead stream, KEYS[3] briefs; ARGV[1] max length, ARGV[2] letter
 # id, ARGV[3..] the names of the fields the letter added. The letter's original fields go
@@ -235,6 +254,7 @@ class RedisQueue:
         self._redis = client
         self._put_below_bound = client.register_script(_PUT_BELOW_BOUND)
         self._dead_letter = client.register_script(_DEAD_LETTER)
+        self._first_failure = client.register_script(_FIRST_FAILURE)
         self._requeue_dead = client.register_script(_REQUEUE_DEAD)
         self._list_dead = client.register_script(_LIST_DEAD)
         self._forget_consumers = client.register_script(_FORGET_CONSUMERS)
@@ -384,7 +404,7 @@ class RedisQueue:
         # its idle time again).
         if counted:
             with self._reaching_redis():
-                self._redis.hsetnx(_failing(self._key(stream)), message.id, str(_now_ms()))
+                self._first_failure(keys=[_failing(self._key(stream))], args=[message.id])
             return
         if not message.consumer:
             return
@@ -643,10 +663,6 @@ def _from_brief(entry_id: bytes, raw: Mapping[bytes, bytes]) -> DeadLetter:
 def _failing(key: str) -> str:
     """The hash of when each message of the stream at KEY first failed."""
     return f"{key}:failing"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _fields(raw: Mapping[bytes, bytes]) -> dict[str, bytes]:
