@@ -278,9 +278,11 @@ def _draining_supervisor(config: Any, flag: Path, drain_seconds: float) -> Any:
     SIGINT too. A SIGTERM sent to the API processes themselves (systemd's default
     `KillMode=control-group` signals every process at once) stops them without a drain:
     run it with `KillMode=mixed`."""
+    import inspect
     import logging
     import threading
 
+    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     log = logging.getLogger("pixelmill.serve")
@@ -299,8 +301,11 @@ def _draining_supervisor(config: Any, flag: Path, drain_seconds: float) -> Any:
             self.timer.daemon = True
             self.timer.start()
 
-    sockets = [config.bind_socket()]
-    return DrainingSupervisor(config, sockets=sockets)
+    options: dict[str, Any] = {"sockets": [config.bind_socket()]}
+    if "target" in inspect.signature(Multiprocess.__init__).parameters:
+        # uvicorn before 0.51 runs a target in each process, as its own run() passes it
+        options["target"] = uvicorn.Server(config).run
+    return DrainingSupervisor(config, **options)
 
 
 def _collage(args: argparse.Namespace) -> int:
