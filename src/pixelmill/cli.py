@@ -144,18 +144,22 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.config is not None:
         os.environ["PIXELMILL_CONFIG"] = str(args.config)
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # each API process writes its request metrics there; /metrics sums them
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pixelmill-metrics-")
     if settings.process_workers is None:
         share = max(1, available_cpus() // args.workers)
         os.environ["PIXELMILL_PROCESS_WORKERS"] = str(share)
-    if settings.drain_seconds <= 0:
-        uvicorn.run(
-            "pixelmill.api:create_app", factory=True, workers=args.workers, **server_options
-        )
-        return 0
-    with tempfile.TemporaryDirectory(prefix="pixelmill-drain-") as folder:
+    # the API processes' metrics (unless the environment names a folder) and the drain's
+    # flag live in a folder of the supervisor's, removed when it exits
+    with tempfile.TemporaryDirectory(prefix="pixelmill-serve-") as folder:
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # each API process writes its request metrics there; /metrics sums them
+            metrics = Path(folder) / "metrics"
+            metrics.mkdir()
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+        if settings.drain_seconds <= 0:
+            uvicorn.run(
+                "pixelmill.api:create_app", factory=True, workers=args.workers, **server_options
+            )
+            return 0
         flag = Path(folder) / "draining"
         os.environ[DRAIN_FLAG_ENV] = str(flag)  # the API processes look for it (drainable_app)
         config = uvicorn.Config(

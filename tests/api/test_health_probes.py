@@ -192,9 +192,15 @@ def test_serve_with_workers_stops_by_itself_after_the_drain(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
     env = {"PIXELMILL_REDIS_URL": own_redis.url, "PIXELMILL_RUN_WORKERS": "false"}
+    (tmp_path / "tmp").mkdir()
+    env["TMPDIR"] = str(tmp_path / "tmp")  # where the supervisor makes its folder
     url, log, process = serve(tmp_path, {**env, "PIXELMILL_DRAIN_SECONDS": "2"}, WORKERS)
     try:
         wait_healthy(url, process, log, statuses=(503,))
+        # the API processes' metrics and the drain's flag: in one folder while it serves
+        [folder] = (tmp_path / "tmp").glob("pixelmill-serve-*")
+        assert [path.name for path in folder.iterdir()] == ["metrics"]
+        assert any((folder / "metrics").iterdir())  # the API processes write there
         os.kill(process.pid, signal.SIGTERM)
         # the supervisor looks at its signals twice a second, the API processes at the flag
         # ten times: ready turns 503 well inside the 2 s
@@ -203,6 +209,7 @@ def test_serve_with_workers_stops_by_itself_after_the_drain(
         assert ready.status_code == 503 and ready.json()["status"] == "draining"
         assert process.wait(timeout=60) == 0, log.read_text(errors="replace")[-3000:]
         assert "drain for 2.0 s" in log.read_text(errors="replace")
+        assert not folder.exists()  # removed as it stopped, metrics, flag and all
     finally:
         stop(process)
 
